@@ -1,0 +1,10 @@
+"""Vendor connectors: plain client code with no Home Assistant imports."""
+
+from __future__ import annotations
+
+from .base import Connector
+from .solaredge import SolarEdgeConnector
+
+CONNECTORS: dict[str, type[Connector]] = {
+    SolarEdgeConnector.vendor: SolarEdgeConnector,
+}

@@ -1,0 +1,262 @@
+"""The contract every vendor connector implements, and its shared machinery.
+
+A connector is plain aiohttp/pymodbus/paho code with no Home Assistant imports.
+It identifies the account, discovers sites and devices, and fetches one
+`Snapshot` per update. It spends requests only through a `RequestLimiter`, which
+enforces the vendor's budget before a request is sent, so our own planning can
+never earn a 429.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import aiohttp
+
+from ..model import Site, Snapshot
+
+
+class SungazeError(Exception):
+    """Base of every connector error."""
+
+
+class AuthFailedError(SungazeError):
+    """The credentials were refused; the user must re-authenticate."""
+
+
+class RateLimitedError(SungazeError):
+    """The vendor (or our own budget) refuses more requests for a while."""
+
+    def __init__(self, message: str, *, retry_after: float | None, period: str) -> None:
+        """Store when to try again and which period ran out (minute/day/month)."""
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.period = period
+
+
+class ConnectionFailedError(SungazeError):
+    """The vendor could not be reached or answered with a server error."""
+
+
+class BadPayloadError(SungazeError):
+    """The vendor answered something we cannot understand."""
+
+
+class ApiRetiredError(SungazeError):
+    """The vendor retired this API (HTTP 410 or a legacy credential)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestBudget:
+    """What a vendor allows. None means unlimited."""
+
+    per_minute: int | None = None
+    per_day: int | None = None
+    per_month: int | None = None
+    concurrency: int = 1
+    reserve: float = 0.1
+    """Share of the day/month budget kept back for restarts and user refreshes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollCost:
+    """Requests one update costs, for the planner."""
+
+    per_poll: int
+    """Requests of a routine update."""
+    per_day: int = 0
+    """Extra requests spread over a day (inventory, lifetime, alerts)."""
+    min_interval: timedelta = timedelta(seconds=60)
+    """The vendor's data does not change faster than this."""
+    sun_aware: bool = False
+    """Production-only data: poll in daylight, save the budget at night."""
+    align: timedelta | None = None
+    """Vendor data lands in buckets of this size; poll just after one closes."""
+    align_delay: timedelta = timedelta(minutes=2)
+    """How long after a bucket closes its data is usually there."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountInfo:
+    """Who the credentials belong to and which sites they reach."""
+
+    unique_id: str
+    title: str
+    sites: tuple[Site, ...]
+
+
+@dataclass(slots=True)
+class RequestLimiter:
+    """Enforces a `RequestBudget` before each request is sent.
+
+    Minute windows are waited out (short); an exhausted day or month raises
+    `RateLimitedError` at once instead of sending a request that would earn a
+    429. The day and month counters are plain data so the coordinator can
+    persist them across restarts.
+    """
+
+    budget: RequestBudget
+    month_used: int = 0
+    day_used: int = 0
+    month: str = ""
+    day: str = ""
+    total: int = 0
+    blocked_until: datetime | None = None
+    _blocked_period: str = "minute"
+    _recent: deque[float] = field(default_factory=deque)
+    _semaphore: asyncio.Semaphore | None = None
+
+    def _roll(self, now: datetime) -> None:
+        month, day = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")
+        if month != self.month:
+            self.month, self.month_used = month, 0
+        if day != self.day:
+            self.day, self.day_used = day, 0
+
+    @property
+    def month_left(self) -> int | None:
+        """Requests left this calendar month (UTC), if the vendor limits months."""
+        self._roll(datetime.now(UTC))
+        if self.budget.per_month is None:
+            return None
+        return max(self.budget.per_month - self.month_used, 0)
+
+    @property
+    def day_left(self) -> int | None:
+        """Requests left today (UTC), if the vendor limits days."""
+        self._roll(datetime.now(UTC))
+        if self.budget.per_day is None:
+            return None
+        return max(self.budget.per_day - self.day_used, 0)
+
+    def block(self, seconds: float, period: str) -> None:
+        """Stop sending for a while (after a vendor 429)."""
+        self.blocked_until = datetime.now(UTC) + timedelta(seconds=seconds)
+        self._blocked_period = period
+
+    def _check(self, now: datetime) -> None:
+        if self.blocked_until is not None:
+            if now < self.blocked_until:
+                raise RateLimitedError(
+                    "Waiting for the vendor's rate limit to reset",
+                    retry_after=(self.blocked_until - now).total_seconds(),
+                    period=self._blocked_period,
+                )
+            self.blocked_until = None
+        if self.budget.per_month is not None and self.month_used >= self.budget.per_month:
+            nxt = (now.replace(day=28) + timedelta(days=4)).replace(
+                day=1, hour=0, minute=0, second=0, microsecond=0
+            )
+            raise RateLimitedError(
+                "Monthly request budget used up",
+                retry_after=(nxt - now).total_seconds(),
+                period="month",
+            )
+        if self.budget.per_day is not None and self.day_used >= self.budget.per_day:
+            nxt = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+            raise RateLimitedError(
+                "Daily request budget used up",
+                retry_after=(nxt - now).total_seconds(),
+                period="day",
+            )
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a request slot: budget checked and counted, concurrency bounded."""
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.budget.concurrency)
+        async with self._semaphore:
+            now = datetime.now(UTC)
+            self._roll(now)
+            self._check(now)
+            if (per_minute := self.budget.per_minute) is not None:
+                loop = asyncio.get_running_loop()
+                while True:
+                    clock = loop.time()
+                    while self._recent and clock - self._recent[0] >= 60:
+                        self._recent.popleft()
+                    if len(self._recent) < per_minute:
+                        break
+                    await asyncio.sleep(60 - (clock - self._recent[0]) + 0.05)
+                self._recent.append(loop.time())
+            self.month_used += 1
+            self.day_used += 1
+            self.total += 1
+            yield
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the persistent counters."""
+        return {
+            "month": self.month,
+            "month_used": self.month_used,
+            "day": self.day,
+            "day_used": self.day_used,
+            "blocked_until": self.blocked_until.isoformat() if self.blocked_until else None,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Load counters saved by `as_dict`; stale periods roll over on use."""
+        self.month = str(data.get("month", ""))
+        self.month_used = int(data.get("month_used", 0))
+        self.day = str(data.get("day", ""))
+        self.day_used = int(data.get("day_used", 0))
+        if blocked := data.get("blocked_until"):
+            self.blocked_until = datetime.fromisoformat(blocked)
+        self._roll(datetime.now(UTC))
+
+
+class Connector(ABC):
+    """One vendor account (or local device) as seen by Sungaze."""
+
+    vendor: ClassVar[str]
+    budget: ClassVar[RequestBudget] = RequestBudget()
+    default_url: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        base_url: str | None = None,
+        limiter: RequestLimiter | None = None,
+    ) -> None:
+        """Store the injected session, base URL and request limiter."""
+        self._session = session
+        self.base_url = (base_url or self.default_url or "").rstrip("/")
+        self.limiter = limiter or RequestLimiter(self.budget)
+
+    @classmethod
+    @abstractmethod
+    def from_config(
+        cls,
+        session: aiohttp.ClientSession,
+        data: Mapping[str, Any],
+        limiter: RequestLimiter | None = None,
+    ) -> Connector:
+        """Build a connector from config-entry data (HA's standard key names)."""
+
+    @property
+    @abstractmethod
+    def cost(self) -> PollCost:
+        """What one update costs, so the planner can space updates."""
+
+    @abstractmethod
+    async def async_identify(self) -> AccountInfo:
+        """Check the credentials and list the sites they reach."""
+
+    @abstractmethod
+    async def async_fetch(self) -> Snapshot:
+        """Fetch one snapshot of every selected site."""
+
+    async def async_close(self) -> None:
+        """Release connections the connector owns (none for HTTP clients)."""
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Return connector state worth showing in diagnostics (no secrets)."""
+        return {"requests_total": self.limiter.total, **self.limiter.as_dict()}

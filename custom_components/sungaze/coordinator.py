@@ -1,0 +1,323 @@
+"""One coordinator per config entry: polls (or receives pushes) and plans its budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import math
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.sun import get_astral_event_date, get_astral_event_next
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .connectors import CONNECTORS
+from .connectors.base import (
+    ApiRetiredError,
+    AuthFailedError,
+    BadPayloadError,
+    ConnectionFailedError,
+    Connector,
+    PollCost,
+    RateLimitedError,
+    RequestBudget,
+    RequestLimiter,
+)
+from .const import (
+    CONF_MIN_INTERVAL,
+    CONF_VENDOR,
+    DOMAIN,
+    LOGGER,
+    MAX_INTERVAL,
+    QUOTA_ISSUE_AFTER,
+    VENDOR_NAMES,
+)
+from .model import Snapshot
+
+type SungazeConfigEntry = ConfigEntry[SungazeCoordinator]
+
+STATUSES = (
+    "ok",
+    "connecting",
+    "disconnected",
+    "auth_failed",
+    "rate_limited",
+    "quota_exhausted",
+    "bad_payload",
+    "api_retired",
+)
+
+
+def build_connector(
+    hass: HomeAssistant, data: dict[str, Any] | Any, limiter: RequestLimiter | None = None
+) -> Connector:
+    """Build the entry's connector on HA's shared HTTP session."""
+    cls = CONNECTORS[data[CONF_VENDOR]]
+    return cls.from_config(async_get_clientsession(hass), data, limiter)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Daylight:
+    """Today's sun times, and the next sunrise, as aware datetimes."""
+
+    sunrise: datetime
+    sunset: datetime
+    next_sunrise: datetime
+
+
+def daily_allowance(budget: RequestBudget, limiter: RequestLimiter, now: datetime) -> float | None:
+    """Requests we may spend today so the budget lasts to the end of its period."""
+    allowances: list[float] = []
+    if budget.per_month is not None:
+        month_end = (now.replace(day=28) + timedelta(days=4)).replace(day=1)
+        days_left = (month_end.date() - now.date()).days
+        usable = budget.per_month * (1 - budget.reserve)
+        left = usable - limiter.month_used
+        # The vendor's cycle may start on any day (SolarEdge: the billing
+        # anniversary), so never spend faster than an even 31-day rate.
+        allowances.append(min(max(left, 0) / max(days_left, 1), usable / 31))
+    if budget.per_day is not None:
+        allowances.append(budget.per_day * (1 - budget.reserve))
+    return min(allowances) if allowances else None
+
+
+def plan_interval(
+    cost: PollCost,
+    budget: RequestBudget,
+    limiter: RequestLimiter,
+    now: datetime,
+    daylight: Daylight | None,
+    user_min: timedelta | None = None,
+) -> timedelta:
+    """Return the wait until the next update.
+
+    The day's allowance (what is left of the month spread over its remaining
+    days, less a reserve) minus fixed daily costs gives the number of routine
+    updates; they are spread over the hours in which the data moves (daylight
+    for production-only vendors). At night a sun-aware entry sleeps until just
+    after sunrise, having made one last update after sunset for the day's totals.
+    """
+    floor = max(cost.min_interval, user_min or timedelta(0))
+    active = timedelta(days=1)
+    if cost.sun_aware and daylight is not None:
+        active = daylight.sunset - daylight.sunrise + timedelta(hours=1)
+    interval = floor
+    if (allowance := daily_allowance(budget, limiter, now)) is not None:
+        polls = max((allowance - cost.per_day) / max(cost.per_poll, 1), 1.0)
+        interval = max(floor, active / polls)
+    interval = min(interval, MAX_INTERVAL)
+    target = now + interval
+    if cost.sun_aware and daylight is not None:
+        dawn = daylight.sunrise + timedelta(minutes=20)
+        dusk = daylight.sunset + timedelta(minutes=45)
+        if now < dawn - timedelta(minutes=20):
+            target = dawn
+        elif now >= dusk:
+            target = daylight.next_sunrise + timedelta(minutes=20)
+        elif target > dusk:
+            target = dusk
+    if cost.align is not None:
+        step = cost.align.total_seconds()
+        since_midnight = (target - target.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+        delay = cost.align_delay.total_seconds()
+        aligned = math.ceil((since_midnight - delay) / step) * step + delay
+        target += timedelta(seconds=aligned - since_midnight)
+    return max(target - now, timedelta(seconds=30))
+
+
+def min_sustainable_minutes(hass: HomeAssistant, entry: ConfigEntry) -> int:
+    """The shortest interval (minutes) the vendor's quota sustains all month.
+
+    Planned for the worst case: a 31-day month and, for daylight-only vendors,
+    16 hours of summer daylight.
+    """
+    coordinator = getattr(entry, "runtime_data", None)
+    connector = coordinator.connector if coordinator else build_connector(hass, entry.data)
+    cost, budget = connector.cost, connector.budget
+    floor = cost.min_interval.total_seconds() / 60
+    allowances = []
+    if budget.per_month is not None:
+        allowances.append(budget.per_month * (1 - budget.reserve) / 31)
+    if budget.per_day is not None:
+        allowances.append(budget.per_day * (1 - budget.reserve))
+    if allowances:
+        polls = max((min(allowances) - cost.per_day) / max(cost.per_poll, 1), 1.0)
+        active_minutes = (16 if cost.sun_aware else 24) * 60
+        floor = max(floor, active_minutes / polls)
+    return math.ceil(floor)
+
+
+class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
+    """Holds the latest snapshot of one vendor account or device."""
+
+    config_entry: SungazeConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: SungazeConfigEntry, connector: Connector
+    ) -> None:
+        """Set up the coordinator for one entry."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=connector.cost.min_interval,
+            always_update=False,
+        )
+        self.connector = connector
+        self.vendor: str = entry.data[CONF_VENDOR]
+        self.status = "connecting"
+        self.last_success: datetime | None = None
+        self._refusals = 0
+        self._store: Store[dict[str, Any]] = Store(hass, 1, f"{DOMAIN}.{entry.entry_id}.budget")
+
+    @property
+    def vendor_name(self) -> str:
+        """The vendor's display name."""
+        return VENDOR_NAMES[self.vendor]
+
+    async def _async_setup(self) -> None:
+        """Restore the request counters so restarts cannot overspend the quota."""
+        if stored := await self._store.async_load():
+            self.connector.limiter.restore(stored)
+
+    def _save_budget(self) -> None:
+        self._store.async_delay_save(self.connector.limiter.as_dict, 10)
+
+    async def _async_update_data(self) -> Snapshot:
+        """Fetch one snapshot, translating connector errors for HA."""
+        try:
+            snapshot = await self.connector.async_fetch()
+        except AuthFailedError as err:
+            self.status = "auth_failed"
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="auth_failed"
+            ) from err
+        except ApiRetiredError as err:
+            self.status = "api_retired"
+            self._raise_issue("api_retired")
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="api_retired",
+                translation_placeholders={"vendor": self.vendor_name},
+            ) from err
+        except RateLimitedError as err:
+            self._refusals += 1
+            exhausted = err.period in ("day", "month")
+            self.status = "quota_exhausted" if exhausted else "rate_limited"
+            if exhausted or self._refusals >= QUOTA_ISSUE_AFTER:
+                self._raise_issue("quota_exhausted")
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="rate_limited",
+                translation_placeholders={
+                    "period": err.period,
+                    "retry": str(round(err.retry_after or 0)),
+                },
+                retry_after=err.retry_after,
+            ) from err
+        except ConnectionFailedError as err:
+            self.status = "disconnected"
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except BadPayloadError as err:
+            self.status = "bad_payload"
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="bad_payload",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        finally:
+            self._save_budget()
+        self._refusals = 0
+        self.status = "ok"
+        self.last_success = dt_util.utcnow()
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("quota_exhausted"))
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
+        self._remove_stale_devices(snapshot)
+        self.update_interval = self.next_interval()
+        return snapshot
+
+    def next_interval(self) -> timedelta:
+        """Plan the wait until the next update from budget and sun."""
+        now = dt_util.utcnow()
+        cost = self.connector.cost
+        daylight = self._daylight(now) if cost.sun_aware else None
+        minutes = self.config_entry.options.get(CONF_MIN_INTERVAL)
+        return plan_interval(
+            cost,
+            self.connector.budget,
+            self.connector.limiter,
+            now,
+            daylight,
+            timedelta(minutes=minutes) if minutes else None,
+        )
+
+    def _daylight(self, now: datetime) -> Daylight | None:
+        today = dt_util.as_local(now).date()
+        sunrise = get_astral_event_date(self.hass, "sunrise", today)
+        sunset = get_astral_event_date(self.hass, "sunset", today)
+        if sunrise is None or sunset is None:  # polar day or night: poll all day
+            return None
+        nxt = get_astral_event_next(self.hass, "sunrise", max(now, sunset))
+        return Daylight(sunrise=sunrise, sunset=sunset, next_sunrise=nxt)
+
+    @callback
+    def async_push(self, snapshot: Snapshot) -> None:
+        """Accept a snapshot pushed by the connector (MQTT and the like)."""
+        self.status = "ok"
+        self.last_success = dt_util.utcnow()
+        self.async_set_updated_data(snapshot)
+
+    def _issue_id(self, key: str) -> str:
+        return f"{key}_{self.config_entry.entry_id}"
+
+    def _raise_issue(self, key: str) -> None:
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(key),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=key,
+            translation_placeholders={
+                "vendor": self.vendor_name,
+                "title": self.config_entry.title,
+                "used": str(self.connector.limiter.month_used),
+            },
+        )
+
+    def _remove_stale_devices(self, snapshot: Snapshot) -> None:
+        """Detach devices the vendor no longer lists (hardware swapped or removed)."""
+        registry = dr.async_get(self.hass)
+        known = {self.device_identifier(device_id) for device_id in snapshot.devices}
+        known.add(self.entry_identifier)
+        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            if not any(ident in known for ident in device.identifiers):
+                registry.async_update_device(
+                    device.id, remove_config_entry_id=self.config_entry.entry_id
+                )
+
+    @property
+    def entry_identifier(self) -> tuple[str, str]:
+        """Device-registry identifier of the entry's own (connection) device."""
+        return (DOMAIN, f"{self.config_entry.entry_id}")
+
+    def device_identifier(self, device_id: str) -> tuple[str, str]:
+        """Device-registry identifier of one vendor device."""
+        return (DOMAIN, f"{self.vendor}_{device_id}")
+
+    def budget_left(self) -> int | None:
+        """Requests left in the tightest period, for the diagnostic sensor."""
+        limiter = self.connector.limiter
+        lefts = [x for x in (limiter.month_left, limiter.day_left) if x is not None]
+        return min(lefts) if lefts else None

@@ -1,0 +1,356 @@
+"""The normalised Sungaze model shared by every vendor connector.
+
+Connectors parse vendor payloads into these types; the coordinator holds one
+`Snapshot` per update; entities read it. Nothing here imports Home Assistant, so
+units and classes are plain strings equal to HA's enum values.
+
+Sign conventions follow HA's Energy dashboard: grid power is + import / − export,
+battery power is + discharge / − charge. All timestamps are aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+import logging
+import re
+from typing import Final
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class DeviceKind(StrEnum):
+    """What a device is; decides its place in the device tree."""
+
+    SITE = "site"
+    INVERTER = "inverter"
+    MICROINVERTER = "microinverter"
+    OPTIMIZER = "optimizer"
+    BATTERY = "battery"
+    BATTERY_MODULE = "battery_module"
+    METER = "meter"
+    GATEWAY = "gateway"
+    EV_CHARGER = "ev_charger"
+    OTHER = "other"
+
+
+class Severity(StrEnum):
+    """How serious an alert is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class CounterKind(StrEnum):
+    """How an energy counter may legitimately move."""
+
+    LIFETIME = "lifetime"
+    """Never decreases; feeds the Energy dashboard."""
+    DAILY = "daily"
+    """Resets once a day at the site's local midnight."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricSpec:
+    """How a canonical metric is measured and shown."""
+
+    key: str
+    unit: str | None
+    device_class: str | None
+    state_class: str | None
+    counter: CounterKind | None = None
+    precision: int | None = None
+    suggested_unit: str | None = None
+    indexed: bool = False
+    """True when readings carry an index suffix, e.g. `pv_power_2`."""
+    technical: bool = False
+    """Fine-grained metric: entity disabled by default."""
+    options: tuple[str, ...] | None = None
+    """Allowed states of an enum metric."""
+
+
+def _m(key: str, unit: str | None, device_class: str | None, **kw: object) -> MetricSpec:
+    state_class = kw.pop("state_class", "measurement" if unit else None)
+    return MetricSpec(
+        key=key,
+        unit=unit,
+        device_class=device_class,
+        state_class=state_class,  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+_POWER: Final = {"precision": 0}
+_ENERGY_LIFETIME: Final = {
+    "state_class": "total_increasing",
+    "counter": CounterKind.LIFETIME,
+    "suggested_unit": "kWh",
+    "precision": 2,
+}
+_ENERGY_DAILY: Final = {
+    "state_class": "total_increasing",
+    "counter": CounterKind.DAILY,
+    "suggested_unit": "kWh",
+    "precision": 2,
+}
+
+WORK_MODES: Final = (
+    "standby",
+    "starting",
+    "running",
+    "derating",
+    "fault",
+    "off",
+    "checking",
+    "unknown",
+)
+SITE_STATUSES: Final = ("normal", "warning", "error", "offline", "unknown")
+
+METRICS: Final[Mapping[str, MetricSpec]] = {
+    spec.key: spec
+    for spec in (
+        # Production / consumption / grid / battery: site or device level.
+        _m("production_power", "W", "power", **_POWER),
+        _m("production_energy_today", "Wh", "energy", **_ENERGY_DAILY),
+        _m("production_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME),
+        _m("consumption_power", "W", "power", **_POWER),
+        _m("consumption_energy_today", "Wh", "energy", **_ENERGY_DAILY),
+        _m("consumption_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME),
+        _m("self_consumption_energy_today", "Wh", "energy", **_ENERGY_DAILY),
+        _m("grid_power", "W", "power", **_POWER),
+        _m("grid_import_energy_today", "Wh", "energy", **_ENERGY_DAILY),
+        _m("grid_import_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME),
+        _m("grid_export_energy_today", "Wh", "energy", **_ENERGY_DAILY),
+        _m("grid_export_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME),
+        _m("battery_power", "W", "power", **_POWER),
+        _m("battery_state_of_charge", "%", "battery", precision=0),
+        _m("battery_charge_energy_today", "Wh", "energy", **_ENERGY_DAILY),
+        _m("battery_charge_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME),
+        _m("battery_discharge_energy_today", "Wh", "energy", **_ENERGY_DAILY),
+        _m("battery_discharge_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME),
+        _m("battery_remaining_energy", "Wh", "energy_storage", suggested_unit="kWh"),
+        _m("battery_voltage", "V", "voltage", precision=1, technical=True),
+        _m("battery_current", "A", "current", precision=1, technical=True),
+        _m("battery_temperature", "°C", "temperature", precision=1),
+        _m("battery_state_of_health", "%", None, precision=0, technical=True),
+        _m("battery_cycles", None, None, state_class="total_increasing", technical=True),
+        _m("cell_voltage_min", "V", "voltage", precision=3, technical=True),
+        _m("cell_voltage_max", "V", "voltage", precision=3, technical=True),
+        # Inverter AC / DC side.
+        _m("ac_power", "W", "power", **_POWER),
+        _m("ac_voltage", "V", "voltage", precision=1, technical=True),
+        _m("ac_current", "A", "current", precision=2, technical=True),
+        _m("ac_frequency", "Hz", "frequency", precision=2, technical=True),
+        _m("grid_voltage", "V", "voltage", precision=1, indexed=True, technical=True),
+        _m("pv_power", "W", "power", precision=0, indexed=True),
+        _m("pv_voltage", "V", "voltage", precision=1, indexed=True, technical=True),
+        _m("pv_current", "A", "current", precision=2, indexed=True, technical=True),
+        _m("dc_power", "W", "power", precision=0, technical=True),
+        _m("temperature", "°C", "temperature", precision=1, technical=True),
+        _m("peak_power", "W", "power", state_class=None, technical=True),
+        _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
+        _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
+    )
+}
+
+_INDEXED: Final = re.compile(r"^(?P<base>[a-z_]+?)_(?P<index>\d+)$")
+
+
+def metric_spec(key: str) -> MetricSpec | None:
+    """Return the spec of a reading key, resolving indexed keys like `pv_power_2`."""
+    if (spec := METRICS.get(key)) is not None:
+        return spec
+    if (match := _INDEXED.match(key)) and (spec := METRICS.get(match["base"])):
+        return spec if spec.indexed else None
+    return None
+
+
+def metric_index(key: str) -> str | None:
+    """Return the index suffix of an indexed reading key, else None."""
+    match = _INDEXED.match(key)
+    if match and key not in METRICS:
+        return match["index"]
+    return None
+
+
+type Value = float | str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Site:
+    """A place with panels: the root of the device tree."""
+
+    id: str
+    name: str
+    timezone: str | None = None
+    peak_power_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    """One piece of hardware (or the site itself, kind SITE)."""
+
+    id: str
+    kind: DeviceKind
+    name: str
+    site_id: str
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    parent: str | None = None
+    """Device id this one hangs off; None means directly under the site."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Readings:
+    """What one device reported, and when the vendor says it was measured."""
+
+    values: Mapping[str, Value]
+    as_of: datetime | None = None
+    online: bool = True
+    """False when the vendor marks the device lost/offline: values are stale."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    """A vendor alert or fault, attached to a device."""
+
+    id: str
+    device_id: str
+    severity: Severity
+    code: str
+    message: str
+    started: datetime | None = None
+    ended: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the alert is still open."""
+        return self.ended is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """Everything one update produced.
+
+    `fetched_at` is excluded from equality so that an update that brought nothing
+    new compares equal to the previous one (the coordinator then skips writes).
+    """
+
+    sites: Mapping[str, Site]
+    devices: Mapping[str, Device]
+    readings: Mapping[str, Readings]
+    alerts: tuple[Alert, ...] = ()
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """Why a feature is absent (e.g. plan-gated endpoint), for diagnostics."""
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
+
+    def value(self, device_id: str, key: str) -> Value:
+        """Return one reading, or None when it is absent."""
+        if (readings := self.readings.get(device_id)) is None:
+            return None
+        return readings.values.get(key)
+
+    def active_alerts(self, device_id: str) -> list[Alert]:
+        """Return the open alerts of one device."""
+        return [a for a in self.alerts if a.device_id == device_id and a.active]
+
+
+def as_float(raw: object, *, scale: float = 1.0) -> float | None:
+    """Parse a vendor number leniently: numbers, numeric strings; else None.
+
+    Vendors send numbers as strings, empty strings, nulls and NaN; all of those
+    that are not a finite number become None (unknown), never 0.
+    """
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str):
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return value * scale
+
+
+@dataclass(slots=True)
+class CounterGuard:
+    """Keeps an energy counter from going backwards or spiking.
+
+    HA's statistics treat any decrease of a `total_increasing` sensor as a meter
+    reset and count the next value again, so one bad poll can add megawatt-hours
+    to the Energy dashboard. A suspicious value is held back (the last good value
+    stays) and logged once; a lower value that then rises consistently for
+    `confirm` updates is accepted as a genuine reset or replacement of the meter.
+    """
+
+    kind: CounterKind
+    max_power_w: float = 100_000.0
+    """Fastest plausible rate of change; larger jumps are unit mix-ups or spikes."""
+    confirm: int = 6
+    value: float | None = None
+    as_of: datetime | None = None
+    day: object = None
+    _pending: list[tuple[float, datetime]] = field(default_factory=list)
+    _warned: bool = False
+
+    def accept(self, new: float | None, as_of: datetime, day: object = None) -> float | None:
+        """Return the value to publish for a new raw reading.
+
+        `day` names the site-local day of `as_of`; a daily counter may restart
+        only when it changes.
+        """
+        if new is None:
+            return self.value
+        if self.value is None or self.as_of is None:
+            return self._take(new, as_of, day)
+        if as_of < self.as_of:
+            return self.value  # late data from before what is already published
+        base = 0.0 if self.kind is CounterKind.DAILY and day != self.day else self.value
+        if new < base:
+            return self._hold(new, as_of, day, "went backwards")
+        # Fixed slack absorbs vendor rounding of coarse counters (0.1 kWh steps).
+        hours = (as_of - self.as_of).total_seconds() / 3600
+        if new - base > self.max_power_w * hours + 1000.0:
+            return self._hold(new, as_of, day, "jumped implausibly")
+        return self._take(new, as_of, day)
+
+    def _take(self, new: float, as_of: datetime, day: object) -> float:
+        if self._warned:
+            _LOGGER.info("Energy counter plausible again at %s", new)
+        self.value, self.as_of, self.day = new, as_of, day
+        self._pending.clear()
+        self._warned = False
+        return new
+
+    def _hold(self, new: float, as_of: datetime, day: object, why: str) -> float | None:
+        pending = self._pending
+        if pending and (new < pending[-1][0] or as_of <= pending[-1][1]):
+            pending.clear()
+        pending.append((new, as_of))
+        if len(pending) >= self.confirm and new < (self.value or 0.0):
+            _LOGGER.warning(
+                "Energy counter restarted at %s and rose steadily for %s updates; "
+                "accepting it as a reset meter",
+                new,
+                len(pending),
+            )
+            return self._take(new, as_of, day)
+        if not self._warned:
+            _LOGGER.warning(
+                "Energy counter %s (%s -> %s); keeping the last good value",
+                why,
+                self.value,
+                new,
+            )
+            self._warned = True
+        return self.value

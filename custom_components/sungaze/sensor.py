@@ -1,0 +1,271 @@
+"""Sensors: one per reading a device actually reports, plus diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
+
+from .coordinator import STATUSES, SungazeConfigEntry, SungazeCoordinator
+from .entity import SungazeConnectionEntity, SungazeEntity
+from .model import CounterGuard, CounterKind, Device, metric_index, metric_spec
+
+# Coordinator-driven: no per-entity polling to parallelise.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SungazeSensorEntityDescription(SensorEntityDescription):
+    """A reading's sensor, derived from the metric catalogue."""
+
+    counter: CounterKind | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SungazeConnectionSensorEntityDescription(SensorEntityDescription):
+    """A diagnostic sensor of the entry's connection."""
+
+    value_fn: Callable[[SungazeCoordinator], StateType | datetime]
+    exists_fn: Callable[[SungazeCoordinator], bool] = lambda _: True
+
+
+@cache
+def reading_description(key: str) -> SungazeSensorEntityDescription | None:
+    """Build the description of one reading key from the catalogue."""
+    if (spec := metric_spec(key)) is None:
+        return None
+    index = metric_index(key)
+    return SungazeSensorEntityDescription(
+        key=key,
+        translation_key=f"{spec.key}_n" if index else spec.key,
+        translation_placeholders={"index": index} if index else None,
+        native_unit_of_measurement=spec.unit,
+        device_class=SensorDeviceClass(spec.device_class) if spec.device_class else None,
+        state_class=SensorStateClass(spec.state_class) if spec.state_class else None,
+        suggested_unit_of_measurement=spec.suggested_unit,
+        suggested_display_precision=spec.precision,
+        entity_registry_enabled_default=not spec.technical,
+        options=list(spec.options) if spec.options else None,
+        counter=spec.counter,
+    )
+
+
+LAST_REPORT = SensorEntityDescription(
+    key="last_report",
+    translation_key="last_report",
+    device_class=SensorDeviceClass.TIMESTAMP,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
+    SungazeConnectionSensorEntityDescription(
+        key="connection_status",
+        translation_key="connection_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(STATUSES),
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.status,
+    ),
+    SungazeConnectionSensorEntityDescription(
+        key="last_update",
+        translation_key="last_update",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.last_success,
+    ),
+    SungazeConnectionSensorEntityDescription(
+        key="requests_month",
+        translation_key="requests_month",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.connector.limiter.month_used,
+        exists_fn=lambda coordinator: coordinator.connector.budget.per_month is not None,
+    ),
+    SungazeConnectionSensorEntityDescription(
+        key="requests_left",
+        translation_key="requests_left",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.budget_left(),
+        exists_fn=lambda coordinator: coordinator.budget_left() is not None,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SungazeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create sensors for what the vendor reports, and add new ones as they appear."""
+    coordinator = entry.runtime_data
+    async_add_entities(
+        SungazeConnectionSensor(coordinator, description)
+        for description in CONNECTION_SENSORS
+        if description.exists_fn(coordinator)
+    )
+    known: set[tuple[str, str]] = set()
+
+    @callback
+    def add_new() -> None:
+        snapshot = coordinator.data
+        if snapshot is None:
+            return
+        new: list[SensorEntity] = []
+        for device_id, readings in snapshot.readings.items():
+            if (device := snapshot.devices.get(device_id)) is None:
+                continue
+            if readings.as_of is not None and (device_id, LAST_REPORT.key) not in known:
+                known.add((device_id, LAST_REPORT.key))
+                new.append(SungazeLastReportSensor(coordinator, device, LAST_REPORT))
+            for key in readings.values:
+                if (device_id, key) in known or (desc := reading_description(key)) is None:
+                    continue
+                known.add((device_id, key))
+                cls = SungazeCounterSensor if desc.counter else SungazeSensor
+                new.append(cls(coordinator, device, desc))
+        if new:
+            async_add_entities(new)
+
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+class SungazeSensor(SungazeEntity, SensorEntity):
+    """One reading of one device."""
+
+    entity_description: SungazeSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: SungazeCoordinator,
+        device: Device,
+        description: SungazeSensorEntityDescription,
+    ) -> None:
+        """Bind the sensor to its device and reading."""
+        super().__init__(coordinator, device, description.key)
+        self.entity_description = description
+
+    def _raw(self) -> StateType:
+        readings = self.readings
+        if readings is None or not readings.online:
+            # A lost device's values are frozen, not fresh: unknown, never stale.
+            return None
+        value = readings.values.get(self.entity_description.key)
+        options = self.entity_description.options
+        if options is not None and value not in options:
+            return None
+        return value
+
+    @property
+    def native_value(self) -> StateType:
+        """The reading as the vendor reported it, normalised."""
+        return self._raw()
+
+
+class SungazeCounterSensor(SungazeSensor, RestoreSensor):
+    """An energy counter that never goes backwards or spikes (Energy dashboard)."""
+
+    _guard: CounterGuard
+
+    async def async_added_to_hass(self) -> None:
+        """Seed the guard with the last published value, so restarts can't dip."""
+        await super().async_added_to_hass()
+        assert self.entity_description.counter is not None
+        self._guard = CounterGuard(self.entity_description.counter)
+        last = await self.async_get_last_sensor_data()
+        state = await self.async_get_last_state()
+        if last is not None and isinstance(last.native_value, int | float) and state:
+            self._guard.value = float(last.native_value)
+            self._guard.as_of = state.last_updated
+            self._guard.day = self._day(state.last_updated)
+        self._update_guard()
+
+    def _day(self, moment: datetime) -> object:
+        snapshot = self.coordinator.data
+        device = snapshot.devices.get(self.device_id) if snapshot else None
+        site = snapshot.sites.get(device.site_id) if snapshot and device else None
+        try:
+            zone = ZoneInfo(site.timezone) if site and site.timezone else dt_util.get_default_time_zone()
+        except ZoneInfoNotFoundError:
+            zone = dt_util.get_default_time_zone()
+        return moment.astimezone(zone).date()
+
+    def _update_guard(self) -> None:
+        raw = self._raw()
+        readings = self.readings
+        as_of = (readings.as_of if readings else None) or self.coordinator.data.fetched_at
+        value = float(raw) if isinstance(raw, int | float) else None
+        if value is None and (readings is None or not readings.online):
+            self._attr_native_value = None
+            return
+        self._attr_native_value = self._guard.accept(value, as_of, self._day(as_of))
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._update_guard()
+        super()._handle_coordinator_update()
+
+    @property
+    def native_value(self) -> StateType:
+        """The guarded counter value."""
+        return self._attr_native_value  # type: ignore[return-value]
+
+
+class SungazeLastReportSensor(SungazeEntity, SensorEntity):
+    """When the vendor last measured this device (its own clock, not our fetch)."""
+
+    def __init__(
+        self,
+        coordinator: SungazeCoordinator,
+        device: Device,
+        description: SensorEntityDescription,
+    ) -> None:
+        """Bind the sensor to its device."""
+        super().__init__(coordinator, device, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> datetime | None:
+        """The vendor's data-as-of time."""
+        readings = self.readings
+        return readings.as_of if readings else None
+
+
+class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
+    """Connection health and request budget; available even when updates fail."""
+
+    entity_description: SungazeConnectionSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: SungazeCoordinator,
+        description: SungazeConnectionSensorEntityDescription,
+    ) -> None:
+        """Bind the sensor to the entry's connection."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Always: these sensors explain why the others are unavailable."""
+        return True
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The connection's current figure."""
+        return self.entity_description.value_fn(self.coordinator)

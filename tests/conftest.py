@@ -1,0 +1,69 @@
+"""Fixtures shared by every Sungaze test."""
+
+# Import ours before pytest-homeassistant-custom-component puts its own
+# `custom_components` package first on the path.
+import custom_components.sungaze  # noqa: F401  isort: skip
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from homeassistant.core import HomeAssistant
+
+from custom_components.sungaze.const import DOMAIN
+
+from .simulators.solaredge import SolarEdgeSimulator
+
+SOLAREDGE_KEY = "SIMULATED-KEY"
+SITE_ID = "3012345"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/sungaze."""
+
+
+@pytest.fixture
+async def phoenix(hass: HomeAssistant) -> HomeAssistant:
+    """Place the test home where the simulated sites are (Phoenix)."""
+    await hass.config.async_set_time_zone("America/Phoenix")
+    hass.config.latitude = 33.45
+    hass.config.longitude = -112.07
+    return hass
+
+
+@pytest.fixture
+async def solaredge(socket_enabled: None) -> AsyncIterator[SolarEdgeSimulator]:
+    """A SolarEdge V2 simulator on a free loopback port."""
+    simulator = SolarEdgeSimulator(api_key=SOLAREDGE_KEY)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+def solaredge_entry(solaredge: SolarEdgeSimulator) -> MockConfigEntry:
+    """A SolarEdge entry pointing at the simulator."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Home",
+        unique_id=f"solaredge_{SITE_ID}",
+        data={
+            "vendor": "solaredge",
+            "api_key": SOLAREDGE_KEY,
+            "site_id": SITE_ID,
+            "url": solaredge.base_url,
+        },
+    )
+
+
+@pytest.fixture
+async def init_solaredge(
+    phoenix: HomeAssistant, solaredge_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """Set up the SolarEdge entry against the simulator."""
+    solaredge_entry.add_to_hass(phoenix)
+    await phoenix.config_entries.async_setup(solaredge_entry.entry_id)
+    await phoenix.async_block_till_done()
+    return solaredge_entry
