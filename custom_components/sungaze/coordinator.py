@@ -167,7 +167,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             LOGGER,
             config_entry=entry,
             name=f"{DOMAIN} {entry.title}",
-            update_interval=connector.cost.min_interval,
+            update_interval=None if connector.pushes else connector.cost.min_interval,
             always_update=False,
         )
         self.connector = connector
@@ -186,6 +186,8 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         """Restore the request counters so restarts cannot overspend the quota."""
         if stored := await self._store.async_load():
             self.connector.limiter.restore(stored)
+        if self.connector.pushes:
+            await self.connector.async_start(self.async_push)
 
     def _save_budget(self) -> None:
         self._store.async_delay_save(self.connector.limiter.as_dict, 10)
@@ -244,7 +246,8 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("quota_exhausted"))
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
         self._remove_stale_devices(snapshot)
-        self.update_interval = self.next_interval()
+        if not self.connector.pushes:
+            self.update_interval = self.next_interval()
         return snapshot
 
     def next_interval(self) -> timedelta:

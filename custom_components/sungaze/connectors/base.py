@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -218,6 +218,8 @@ class Connector(ABC):
     vendor: ClassVar[str]
     budget: ClassVar[RequestBudget] = RequestBudget()
     default_url: ClassVar[str | None] = None
+    pushes: ClassVar[bool] = False
+    """True for vendors that push data (MQTT): no polling, `async_start` instead."""
 
     def __init__(
         self,
@@ -253,6 +255,10 @@ class Connector(ABC):
     @abstractmethod
     async def async_fetch(self) -> Snapshot:
         """Fetch one snapshot of every selected site."""
+
+    async def async_start(self, on_snapshot: Callable[[Snapshot], None]) -> None:
+        """Start receiving pushed snapshots; `on_snapshot` runs in the event loop."""
+        raise NotImplementedError
 
     async def async_close(self) -> None:
         """Release connections the connector owns (none for HTTP clients)."""
