@@ -5,14 +5,21 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
-from .coordinator import SungazeConfigEntry, SungazeCoordinator, build_connector
+from .coordinator import (
+    SungazeConfigEntry,
+    SungazeCoordinator,
+    build_connector,
+    shared_limiter,
+)
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
     """Connect to the vendor, fetch a first snapshot and create the entities."""
-    coordinator = SungazeCoordinator(hass, entry, build_connector(hass, entry.data))
+    budget_key, limiter = shared_limiter(hass, entry.data)
+    connector = build_connector(hass, entry.data, limiter)
+    coordinator = SungazeCoordinator(hass, entry, connector, budget_key)
     # Set before the first refresh so diagnostics work even when setup fails.
     entry.runtime_data = coordinator
     await coordinator.async_config_entry_first_refresh()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
@@ -38,7 +39,7 @@ from .const import (
     QUOTA_ISSUE_AFTER,
     VENDOR_NAMES,
 )
-from .model import Snapshot
+from .model import Device, DeviceKind, Snapshot
 
 type SungazeConfigEntry = ConfigEntry[SungazeCoordinator]
 
@@ -55,11 +56,25 @@ STATUSES = (
 
 
 def build_connector(
-    hass: HomeAssistant, data: dict[str, Any] | Any, limiter: RequestLimiter | None = None
+    hass: HomeAssistant, data: Mapping[str, Any], limiter: RequestLimiter | None = None
 ) -> Connector:
     """Build the entry's connector on HA's shared HTTP session."""
     cls = CONNECTORS[data[CONF_VENDOR]]
     return cls.from_config(async_get_clientsession(hass), data, limiter)
+
+
+def shared_limiter(hass: HomeAssistant, data: Mapping[str, Any]) -> tuple[str, RequestLimiter]:
+    """Return the limiter of the quota these credentials spend, and its key.
+
+    It lives as long as HA runs, so reloads keep the minute window, and entries
+    sharing one credential share it.
+    """
+    cls = CONNECTORS[data[CONF_VENDOR]]
+    key = cls.budget_key(data)
+    limiters: dict[str, RequestLimiter] = hass.data.setdefault(DOMAIN, {})
+    if key not in limiters:
+        limiters[key] = RequestLimiter(cls.budget)
+    return key, limiters[key]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,13 +92,13 @@ def daily_allowance(budget: RequestBudget, limiter: RequestLimiter, now: datetim
     if budget.per_month is not None:
         month_end = (now.replace(day=28) + timedelta(days=4)).replace(day=1)
         days_left = (month_end.date() - now.date()).days
-        usable = budget.per_month * (1 - budget.reserve)
-        left = usable - limiter.month_used
+        usable = budget.per_month * (1 - budget.reserve) / max(limiter.users, 1)
+        left = usable - limiter.month_used / max(limiter.users, 1)
         # The vendor's cycle may start on any day (SolarEdge: the billing
         # anniversary), so never spend faster than an even 31-day rate.
         allowances.append(min(max(left, 0) / max(days_left, 1), usable / 31))
     if budget.per_day is not None:
-        allowances.append(budget.per_day * (1 - budget.reserve))
+        allowances.append(budget.per_day * (1 - budget.reserve) / max(limiter.users, 1))
     return min(allowances) if allowances else None
 
 
@@ -159,7 +174,11 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
     config_entry: SungazeConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: SungazeConfigEntry, connector: Connector
+        self,
+        hass: HomeAssistant,
+        entry: SungazeConfigEntry,
+        connector: Connector,
+        budget_key: str,
     ) -> None:
         """Set up the coordinator for one entry."""
         super().__init__(
@@ -175,7 +194,8 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.status = "connecting"
         self.last_success: datetime | None = None
         self._refusals = 0
-        self._store: Store[dict[str, Any]] = Store(hass, 1, f"{DOMAIN}.{entry.entry_id}.budget")
+        self._registered: dict[str, Device] = {}
+        self._store: Store[dict[str, Any]] = Store(hass, 1, f"{DOMAIN}.budget.{budget_key}")
 
     @property
     def vendor_name(self) -> str:
@@ -184,13 +204,25 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
 
     async def _async_setup(self) -> None:
         """Restore the request counters so restarts cannot overspend the quota."""
-        if stored := await self._store.async_load():
-            self.connector.limiter.restore(stored)
+        limiter = self.connector.limiter
+        limiter.users += 1
+        self.config_entry.async_on_unload(self._release_limiter)
+        # Only the first user loads the counters; later ones share live state.
+        if limiter.users == 1 and not limiter.month and (stored := await self._store.async_load()):
+            limiter.restore(stored)
         if self.connector.pushes:
             await self.connector.async_start(self.async_push)
 
+    def _release_limiter(self) -> None:
+        self.connector.limiter.users -= 1
+
     def _save_budget(self) -> None:
         self._store.async_delay_save(self.connector.limiter.as_dict, 10)
+
+    async def async_shutdown(self) -> None:
+        """Persist the request counters now: a reload must not forget spent credits."""
+        await super().async_shutdown()
+        await self._store.async_save(self.connector.limiter.as_dict())
 
     async def _async_update_data(self) -> Snapshot:
         """Fetch one snapshot, translating connector errors for HA."""
@@ -245,6 +277,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.last_success = dt_util.utcnow()
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("quota_exhausted"))
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
+        self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
         if not self.connector.pushes:
             self.update_interval = self.next_interval()
@@ -298,6 +331,49 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 "used": str(self.connector.limiter.month_used),
             },
         )
+
+    def _register_devices(self, snapshot: Snapshot) -> None:
+        """Register new or changed devices, parents first, so `via_device_id` resolves."""
+        registry = dr.async_get(self.hass)
+        entry_id = self.config_entry.entry_id
+        if not self._registered:
+            registry.async_get_or_create(
+                config_entry_id=entry_id,
+                identifiers={self.entry_identifier},
+                name=f"{self.vendor_name} {self.config_entry.title}",
+                manufacturer=self.vendor_name,
+                model="Sungaze connection",
+                entry_type=dr.DeviceEntryType.SERVICE,
+            )
+        pending = [d for d in snapshot.devices.values() if self._registered.get(d.id) != d]
+        while pending:
+            deferred: list[Device] = []
+            for device in pending:
+                parent = self._parent_identifier(device)
+                if (via := registry.async_get_device_by_identifier(parent, entry_id)) is None:
+                    deferred.append(device)
+                    continue
+                registry.async_get_or_create(
+                    config_entry_id=entry_id,
+                    identifiers={self.device_identifier(device.id)},
+                    name=device.name,
+                    manufacturer=device.manufacturer or self.vendor_name,
+                    model=device.model,
+                    serial_number=device.serial,
+                    sw_version=device.firmware,
+                    via_device_id=via.id,
+                )
+                self._registered[device.id] = device
+            if len(deferred) == len(pending):  # parent missing from the snapshot
+                for device in deferred:
+                    LOGGER.debug("Device %s has no known parent", device.id)
+                break
+            pending = deferred
+
+    def _parent_identifier(self, device: Device) -> tuple[str, str]:
+        if device.kind is DeviceKind.SITE:
+            return self.entry_identifier
+        return self.device_identifier(device.parent or device.site_id)
 
     def _remove_stale_devices(self, snapshot: Snapshot) -> None:
         """Detach devices the vendor no longer lists (hardware swapped or removed)."""

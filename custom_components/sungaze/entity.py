@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .coordinator import SungazeCoordinator
-from .model import Device, DeviceKind, Readings
+from .model import Device, Readings
 
 
 class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
@@ -19,20 +19,9 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
         super().__init__(coordinator)
         self.device_id = device.id
         self._attr_unique_id = f"{coordinator.vendor}_{device.id}_{key}"
-        if device.kind is DeviceKind.SITE:
-            via = coordinator.entry_identifier
-        elif device.parent is not None:
-            via = coordinator.device_identifier(device.parent)
-        else:
-            via = coordinator.device_identifier(device.site_id)
+        # The coordinator registers the device (parents first); this only links to it.
         self._attr_device_info = DeviceInfo(
-            identifiers={coordinator.device_identifier(device.id)},
-            name=device.name,
-            manufacturer=device.manufacturer or coordinator.vendor_name,
-            model=device.model,
-            serial_number=device.serial,
-            sw_version=device.firmware,
-            via_device=via,
+            identifiers={coordinator.device_identifier(device.id)}
         )
 
     @property
@@ -56,10 +45,4 @@ class SungazeConnectionEntity(CoordinatorEntity[SungazeCoordinator]):
         super().__init__(coordinator)
         entry = coordinator.config_entry
         self._attr_unique_id = f"{entry.entry_id}_{key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={coordinator.entry_identifier},
-            name=entry.title,
-            manufacturer=coordinator.vendor_name,
-            model="Sungaze connection",
-            entry_type=DeviceEntryType.SERVICE,
-        )
+        self._attr_device_info = DeviceInfo(identifiers={coordinator.entry_identifier})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import asyncio
+import hashlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -21,6 +22,10 @@ from typing import Any, ClassVar
 import aiohttp
 
 from ..model import Site, Snapshot
+
+
+MAX_PACING_WAIT = 5.0
+"""Longest wait (s) for the minute window inside one update."""
 
 
 class SungazeError(Exception):
@@ -108,6 +113,8 @@ class RequestLimiter:
     month: str = ""
     day: str = ""
     total: int = 0
+    users: int = 0
+    """Config entries sharing this budget (sites behind one API key)."""
     blocked_until: datetime | None = None
     _blocked_period: str = "minute"
     _recent: deque[float] = field(default_factory=deque)
@@ -176,20 +183,35 @@ class RequestLimiter:
             now = datetime.now(UTC)
             self._roll(now)
             self._check(now)
-            if (per_minute := self.budget.per_minute) is not None:
-                loop = asyncio.get_running_loop()
-                while True:
-                    clock = loop.time()
-                    while self._recent and clock - self._recent[0] >= 60:
-                        self._recent.popleft()
-                    if len(self._recent) < per_minute:
-                        break
-                    await asyncio.sleep(60 - (clock - self._recent[0]) + 0.05)
-                self._recent.append(loop.time())
+            if self.budget.per_minute is not None:
+                await self._pace(self.budget.per_minute)
             self.month_used += 1
             self.day_used += 1
             self.total += 1
             yield
+
+    async def _pace(self, per_minute: int) -> None:
+        """Keep under the minute limit: wait briefly, or refuse with the wait.
+
+        Wall-clock seconds (not the loop clock) so the window survives reloads
+        and follows time in tests; long waits are refused, never slept, so an
+        update or a setup never hangs on our own pacing.
+        """
+        for attempt in range(2):
+            now = datetime.now(UTC).timestamp()
+            while self._recent and now - self._recent[0] >= 60:
+                self._recent.popleft()
+            if len(self._recent) < per_minute:
+                self._recent.append(now)
+                return
+            wait = 60 - (now - self._recent[0]) + 0.05
+            if attempt or wait > MAX_PACING_WAIT:
+                raise RateLimitedError(
+                    "Pacing requests to the vendor's minute limit",
+                    retry_after=wait,
+                    period="minute",
+                )
+            await asyncio.sleep(wait)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the persistent counters."""
@@ -242,6 +264,16 @@ class Connector(ABC):
         limiter: RequestLimiter | None = None,
     ) -> Connector:
         """Build a connector from config-entry data (HA's standard key names)."""
+
+    @classmethod
+    def budget_key(cls, data: Mapping[str, Any]) -> str:
+        """Identify whose quota requests count against (default: the whole config).
+
+        Entries with the same key share one limiter, so two sites behind one API
+        key cannot each spend the key's whole quota.
+        """
+        digest = hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()
+        return f"{cls.vendor}_{digest[:16]}"
 
     @property
     @abstractmethod

@@ -17,6 +17,9 @@ dashboard counter therefore rises with every overview and is re-based daily.
 UNCONFIRMED: that the YEAR sum matches the portal's lifetime figure; the
 alternative `resolution=TOTAL` is documented only in a migration guide.
 
+A V1 key (32 upper-case letters/digits) refused by V2, or any 410, is reported
+as a retired API so the user is told to create a V2 key.
+
 UNCONFIRMED readings chosen here: alert `impact` is mapped to severity as 0-3
 info, 4-6 warning, 7+ critical; battery charge/discharge today are the
 overview's `production.toStorage` / `consumption.fromStorage` (PV-to-battery
@@ -26,10 +29,12 @@ and battery-to-load), the only daily storage totals in V2's basic tier.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 import json
 import logging
+import re
 from typing import Any, ClassVar, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -72,6 +77,9 @@ _KINDS: Final = {
     "METER": DeviceKind.METER,
 }
 _ALERTS_EVERY: Final = timedelta(hours=3)
+# V1 keys were 32 upper-case letters and digits; V2 refuses them with a 401.
+# UNCONFIRMED that V2 keys never share this shape: only a refused key is judged.
+_V1_KEY: Final = re.compile(r"[A-Z0-9]{32}")
 
 
 def _scaled(block: Mapping[str, Any] | None, key: str, scales: Mapping[str, float]) -> float | None:
@@ -165,6 +173,12 @@ class SolarEdgeConnector(Connector):
             limiter=limiter,
         )
 
+    @classmethod
+    def budget_key(cls, data: Mapping[str, Any]) -> str:
+        """Credits belong to the API key, whichever site it is used for."""
+        digest = hashlib.sha256(str(data["api_key"]).encode()).hexdigest()
+        return f"{cls.vendor}_{digest[:16]}"
+
     @property
     def cost(self) -> PollCost:
         """Two credits an update, three with a battery; four daily extras."""
@@ -204,6 +218,8 @@ class SolarEdgeConnector(Connector):
         if status == 410:
             raise ApiRetiredError("SolarEdge answered 410 Gone")
         if status == 401:
+            if _V1_KEY.fullmatch(self._api_key):
+                raise ApiRetiredError("A V1 API key was refused by the V2 API")
             raise AuthFailedError(_problem(body) or "API key refused")
         if status == 403:
             raise _Forbidden(_problem(body) or "Forbidden")

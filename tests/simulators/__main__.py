@@ -1,0 +1,199 @@
+"""Run the built-in vendor simulators on fixed loopback ports (used by scripts/develop).
+
+    python -m tests.simulators                  # run until SIGINT / SIGTERM
+    python -m tests.simulators --print-entries  # print the demo config entries (JSON)
+
+Every simulator that exists is started on its own fixed port of 127.0.0.1 and
+announced as one ``<vendor>: <base url>`` line; a final ``ready`` line says all
+are listening. Vendors whose simulator module is not written yet are skipped.
+
+Adding a vendor: give it a row in ``VENDORS`` below. The simulator class is
+expected to follow the SolarEdge one: ``Cls()``, ``await sim.start(host, port)``
+returning the base URL, ``await sim.stop()``. The demo config entry comes from
+the row's ``entry`` function or, without one, from an optional module-level
+``demo_entry(host: str, port: int) -> dict`` in the simulator module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+import errno
+import importlib
+import json
+import signal
+import sys
+from types import ModuleType
+from typing import Any
+
+HOST = "127.0.0.1"
+DOMAIN = "sungaze"
+
+# The demo's SolarEdge account: the simulator's default key and its default site.
+SOLAREDGE_API_KEY = "SIMULATED-KEY"
+SOLAREDGE_SITE_ID = "3012345"
+SOLAREDGE_SITE_NAME = "Home"
+
+
+def _solaredge_entry(host: str, port: int) -> dict[str, Any]:
+    return {
+        "domain": DOMAIN,
+        "title": SOLAREDGE_SITE_NAME,
+        "unique_id": f"solaredge_{SOLAREDGE_SITE_ID}",
+        "data": {
+            "vendor": "solaredge",
+            "api_key": SOLAREDGE_API_KEY,
+            "site_id": SOLAREDGE_SITE_ID,
+            "url": f"http://{host}:{port}/v2",
+        },
+        "options": {},
+    }
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """How to run one vendor's simulator for the demo."""
+
+    vendor: str
+    module: str  # tests.simulators.<module>
+    cls: str
+    port: int
+    kwargs: dict[str, Any]
+    entry: Callable[[str, int], dict[str, Any]] | None = None
+
+
+# Fixed ports, so that the config entries written by scripts/develop stay valid
+# across restarts. Rows for simulators that do not exist yet are skipped.
+VENDORS: tuple[Vendor, ...] = (
+    Vendor(
+        "solaredge",
+        "solaredge",
+        "SolarEdgeSimulator",
+        18781,
+        {"api_key": SOLAREDGE_API_KEY},
+        _solaredge_entry,
+    ),
+    Vendor("enphase", "enphase", "EnphaseSimulator", 18782, {}),
+    Vendor("eg4", "eg4", "EG4Simulator", 18783, {}),
+    Vendor("srp", "srp", "SRPSimulator", 18784, {}),
+    Vendor("generac", "generac", "GeneracSimulator", 18785, {}),
+    Vendor("tigo", "tigo", "TigoSimulator", 18786, {}),
+    Vendor("cps", "cps", "CPSSimulator", 18787, {}),
+)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _warn(message: str) -> None:
+    print(f"simulators: {message}", file=sys.stderr, flush=True)
+
+
+def _load(vendor: Vendor) -> ModuleType | None:
+    """Import a vendor's simulator module; None when it is not written yet."""
+    name = f"{__package__ or 'tests.simulators'}.{vendor.module}"
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        if err.name != name:  # the module exists but is broken: say so
+            _warn(f"{vendor.vendor}: skipped, importing {name} failed: {err!r}")
+        return None
+
+
+def _entry_for(vendor: Vendor, module: ModuleType, port: int) -> dict[str, Any] | None:
+    if vendor.entry is not None:
+        return vendor.entry(HOST, port)
+    hook = getattr(module, "demo_entry", None)
+    if callable(hook):
+        entry: dict[str, Any] = hook(HOST, port)
+        return entry
+    return None
+
+
+def demo_entries(ports: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Return the config entries the demo needs, one per available simulator.
+
+    ``ports`` maps a vendor to the port its simulator listens on (default: the
+    fixed ports of ``VENDORS``). Each entry is a dict with ``domain``,
+    ``title``, ``unique_id``, ``data`` and ``options``.
+    """
+    ports = ports or {}
+    entries: list[dict[str, Any]] = []
+    for vendor in VENDORS:
+        module = _load(vendor)
+        if module is None:
+            continue
+        entry = _entry_for(vendor, module, ports.get(vendor.vendor, vendor.port))
+        if entry is not None:
+            entries.append({"options": {}, **entry})
+    return entries
+
+
+async def _run() -> int:
+    running: list[tuple[str, Any]] = []
+    failed = False
+    for vendor in VENDORS:
+        module = _load(vendor)
+        if module is None:
+            continue
+        try:
+            simulator = getattr(module, vendor.cls)(**vendor.kwargs)
+            base_url = await simulator.start(HOST, vendor.port)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                _warn(
+                    f"{vendor.vendor}: port {HOST}:{vendor.port} is in use"
+                    " (is another scripts/develop or simulator still running?)"
+                )
+            else:
+                _warn(f"{vendor.vendor}: could not start: {err!r}")
+            failed = True
+            break
+        except Exception as err:  # an unfinished simulator must not stop the others
+            _warn(f"{vendor.vendor}: skipped, could not start: {err!r}")
+            continue
+        running.append((vendor.vendor, simulator))
+        _say(f"{vendor.vendor}: {base_url}")
+
+    if not failed:
+        if not running:
+            _warn("no simulator available")
+        _say("ready")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+    for name, simulator in reversed(running):
+        try:
+            await simulator.stop()
+        except Exception as err:  # keep stopping the others
+            _warn(f"{name}: error while stopping: {err!r}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.simulators",
+        description="Run Sungaze's vendor simulators on fixed loopback ports.",
+    )
+    parser.add_argument(
+        "--print-entries",
+        action="store_true",
+        help="print the demo's config entries as JSON and exit",
+    )
+    args = parser.parse_args(argv)
+    if args.print_entries:
+        json.dump(demo_entries(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    return asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
