@@ -4,8 +4,11 @@
 # `custom_components` package first on the path.
 import custom_components.sungaze  # noqa: F401  isort: skip
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from unittest.mock import PropertyMock, patch
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -17,11 +20,24 @@ from .simulators.solaredge import SolarEdgeSimulator
 
 SOLAREDGE_KEY = "SIMULATED-KEY"
 SITE_ID = "3012345"
+NOON = datetime(2026, 6, 21, 19, 0, tzinfo=UTC)
+"""Solar noon in Phoenix on the longest day: every simulated value is lively."""
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/sungaze."""
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create entities that are disabled by default as enabled (for snapshots)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture
@@ -60,9 +76,10 @@ def solaredge_entry(solaredge: SolarEdgeSimulator) -> MockConfigEntry:
 
 @pytest.fixture
 async def init_solaredge(
-    phoenix: HomeAssistant, solaredge_entry: MockConfigEntry
+    phoenix: HomeAssistant, solaredge_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> MockConfigEntry:
-    """Set up the SolarEdge entry against the simulator."""
+    """Set up the SolarEdge entry against the simulator, at noon."""
+    freezer.move_to(NOON)
     solaredge_entry.add_to_hass(phoenix)
     await phoenix.config_entries.async_setup(solaredge_entry.entry_id)
     await phoenix.async_block_till_done()

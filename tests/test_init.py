@@ -16,11 +16,13 @@ from homeassistant.const import STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
+from custom_components.sungaze.connectors.base import RequestLimiter
 from custom_components.sungaze.const import DOMAIN
+from custom_components.sungaze.coordinator import plan_interval
 
-from .simulators.solaredge import SolarEdgeSimulator
+from .conftest import NOON
+from .simulators.solaredge import SimSite, SolarEdgeSimulator, second_site
 
-NOON = datetime(2026, 6, 21, 19, 0, tzinfo=UTC)
 POWER = "sensor.home_solar_power"
 LIFETIME = "sensor.home_solar_energy"
 STATUS = "sensor.solaredge_home_connection"
@@ -289,3 +291,75 @@ async def test_options_change_replans(
     await hass.async_block_till_done()
     assert init_solaredge.state is ConfigEntryState.LOADED
     assert init_solaredge.runtime_data.update_interval >= timedelta(minutes=120)
+
+
+async def test_unreadable_answer_is_reported(
+    hass: HomeAssistant,
+    init_solaredge: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A refused data call marks the data unavailable and says why."""
+    solaredge.fail_next(404, path_contains="/overview")
+    await _tick(hass, freezer, init_solaredge.runtime_data.update_interval)
+    assert hass.states.get(STATUS).state == "bad_payload"
+    assert hass.states.get(POWER).state == STATE_UNAVAILABLE
+
+
+async def test_reload_within_a_minute_paces_itself(
+    hass: HomeAssistant,
+    init_solaredge: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A quick reload does not earn a 429: setup waits for the minute window."""
+    assert not await hass.config_entries.async_reload(init_solaredge.entry_id)
+    assert init_solaredge.state is ConfigEntryState.SETUP_RETRY
+    assert solaredge.credits_used == 10  # what the limiter allowed, none refused
+    await _tick(hass, freezer, timedelta(seconds=80))
+    assert init_solaredge.state is ConfigEntryState.LOADED
+
+
+async def test_sites_sharing_a_key_share_its_quota(
+    phoenix: HomeAssistant, socket_enabled: None, freezer: FrozenDateTimeFactory
+) -> None:
+    """Two sites behind one key plan with half the credits each."""
+    hass = phoenix
+    freezer.move_to(NOON)
+    simulator = SolarEdgeSimulator(sites=[SimSite(), second_site()])
+    await simulator.start()
+    try:
+        entries = []
+        for site_id in ("3012345", "3012346"):
+            entry = MockConfigEntry(
+                domain=DOMAIN,
+                unique_id=f"solaredge_{site_id}",
+                data={
+                    "vendor": "solaredge",
+                    "api_key": "SIMULATED-KEY",
+                    "site_id": site_id,
+                    "url": simulator.base_url,
+                },
+            )
+            entry.add_to_hass(hass)
+            await hass.config_entries.async_setup(entry.entry_id)
+            await hass.async_block_till_done()
+            assert entry.state is ConfigEntryState.LOADED
+            entries.append(entry)
+            freezer.tick(timedelta(minutes=1))  # one setup's burst per minute window
+        first, second = (entry.runtime_data for entry in entries)
+        assert first.connector.limiter is second.connector.limiter
+        assert first.connector.limiter.users == 2
+        alone = plan_interval(
+            first.connector.cost,
+            first.connector.budget,
+            RequestLimiter(first.connector.budget),
+            NOON,
+            None,
+        )
+        assert first.next_interval() > alone
+        for entry in entries:
+            await hass.config_entries.async_unload(entry.entry_id)
+        assert first.connector.limiter.users == 0
+    finally:
+        await simulator.stop()

@@ -247,3 +247,74 @@ async def test_simulated_month_stays_within_free_tier(
     assert polls >= 30 * 12
     daylight_waits.sort()
     assert daylight_waits[len(daylight_waits) // 2] <= timedelta(minutes=60)
+
+
+async def test_site_without_access_is_an_auth_failure(
+    session: ClientSession, solaredge: SolarEdgeSimulator
+) -> None:
+    """A 403 on the site itself means the key lost access to it."""
+    solaredge.fail_next(403, path_contains=f"/sites/{SITE_ID}")
+    with pytest.raises(AuthFailedError):
+        await connector(session, solaredge).async_fetch()
+
+
+async def test_storage_without_device_scope_is_noted(
+    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """A 403 on storage telemetry drops the battery values, says why, keeps the rest."""
+    freezer.move_to(NOON)
+    solaredge.fail_next(403, path_contains="/storage/telemetry")
+    snapshot = await connector(session, solaredge).async_fetch()
+    assert snapshot.readings["7F0A21C3-B1"].values == {}
+    assert "DEVICE_DATA" in snapshot.notes["storage_telemetry"]
+    assert snapshot.readings[SITE_ID].values["production_power"] > 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "missing"),
+    [
+        ("energy", ("production_energy_lifetime",)),
+        ("power", ("production_power",)),
+        ("telemetry", ("battery_power",)),
+        ("alerts", ()),
+    ],
+)
+async def test_malformed_endpoint_loses_only_its_values(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+    endpoint: str,
+    missing: tuple[str, ...],
+) -> None:
+    """Garbage from one endpoint makes its values unknown, the rest updates."""
+    freezer.move_to(NOON)
+    solaredge.malformed.add(endpoint)
+    snapshot = await connector(session, solaredge).async_fetch()
+    values = {
+        key for readings in snapshot.readings.values() for key in readings.values
+    }
+    assert "production_energy_today" in values
+    for key in missing:
+        assert key not in values
+
+
+async def test_refused_alerts_keep_the_previous_list(
+    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """An alerts call that fails keeps what we knew instead of clearing it."""
+    freezer.move_to(NOON)
+    solaredge.add_alert()
+    client = connector(session, solaredge)
+    assert len((await client.async_fetch()).alerts) == 1
+    solaredge.fail_next(404, path_contains="/alerts")
+    freezer.move_to(NOON + timedelta(hours=4))
+    assert len((await client.async_fetch()).alerts) == 1
+
+
+async def test_inventory_shape_errors_are_bad_payloads(
+    session: ClientSession, solaredge: SolarEdgeSimulator
+) -> None:
+    """A refused inventory call is reported, not guessed around."""
+    solaredge.fail_next(400, path_contains="/devices")
+    with pytest.raises(SungazeError):
+        await connector(session, solaredge).async_fetch()

@@ -15,6 +15,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_API_KEY, CONF_URL
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -40,6 +41,7 @@ from .const import CONF_MIN_INTERVAL, CONF_SITE_ID, CONF_VENDOR, DOMAIN, LOGGER
 from .coordinator import SungazeConfigEntry, build_connector, min_sustainable_minutes
 from .model import Site
 
+SECTION_ADVANCED = "advanced"
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 
@@ -83,11 +85,24 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "unknown"
         return None
 
-    def _key_schema(self, defaults: Mapping[str, Any]) -> vol.Schema:
-        fields: dict[Any, Any] = {vol.Required(CONF_API_KEY): _PASSWORD}
-        if self.show_advanced_options:
-            fields[vol.Optional(CONF_URL, description={"suggested_value": defaults.get(CONF_URL)})] = _URL
-        return vol.Schema(fields)
+    @staticmethod
+    def _key_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+        """The API key, and the API URL override in a collapsed section."""
+        return vol.Schema(
+            {
+                vol.Required(CONF_API_KEY): _PASSWORD,
+                vol.Required(SECTION_ADVANCED): section(
+                    vol.Schema(
+                        {
+                            vol.Optional(
+                                CONF_URL, description={"suggested_value": defaults.get(CONF_URL)}
+                            ): _URL
+                        }
+                    ),
+                    {"collapsed": True},
+                ),
+            }
+        )
 
     async def async_step_solaredge(
         self, user_input: dict[str, Any] | None = None
@@ -95,7 +110,7 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for a SolarEdge V2 API key."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_VENDOR: "solaredge", **user_input}
+            data = _flatten({CONF_VENDOR: "solaredge"}, user_input)
             if (account := await self._async_identify(data, errors)) is not None:
                 self._data = data
                 self._sites = account.sites
@@ -163,9 +178,7 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **user_input}
-            if CONF_URL not in user_input:
-                data.pop(CONF_URL, None)
+            data = _flatten(entry.data, user_input)
             if (account := await self._async_identify(data, errors)) is not None:
                 if any(site.id == entry.data[CONF_SITE_ID] for site in account.sites):
                     return self.async_update_reload_and_abort(entry, data=data)
@@ -173,6 +186,16 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure", data_schema=self._key_schema(entry.data), errors=errors
         )
+
+
+def _flatten(base: Mapping[str, Any], user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a form into entry data; an emptied URL override is removed."""
+    data = {**base, **user_input}
+    advanced = data.pop(SECTION_ADVANCED, {})
+    data.pop(CONF_URL, None)
+    if url := advanced.get(CONF_URL):
+        data[CONF_URL] = url
+    return data
 
 
 class SungazeOptionsFlow(OptionsFlow):

@@ -48,9 +48,8 @@ async def async_get_config_entry_diagnostics(
     if coordinator is None:
         return result
     result["status"] = coordinator.status
-    result["last_exception"] = (
-        repr(coordinator.last_exception) if coordinator.last_exception else None
-    )
+    if (error := coordinator.last_exception) is not None:
+        result["last_exception"] = f"{error} ({error.__cause__!r})"
     result["update_interval"] = str(coordinator.update_interval)
     result["connector"] = async_redact_data(coordinator.connector.diagnostics(), TO_REDACT)
     snapshot = coordinator.data
