@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-from homeassistant.core import HomeAssistant
 
 from custom_components.sungaze.const import DOMAIN
 
@@ -76,7 +75,9 @@ def solaredge_entry(solaredge: SolarEdgeSimulator) -> MockConfigEntry:
 
 @pytest.fixture
 async def init_solaredge(
-    phoenix: HomeAssistant, solaredge_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
     """Set up the SolarEdge entry against the simulator, at noon."""
     freezer.move_to(NOON)

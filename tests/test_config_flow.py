@@ -2,12 +2,11 @@
 
 from collections.abc import Callable
 
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sungaze.config_flow import _flatten
 from custom_components.sungaze.const import DOMAIN
@@ -19,7 +18,9 @@ V1_KEY = "L4QLVQ1LOKCQX2193VSEICXW61NP6B1O"
 
 
 async def _solaredge_form(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.MENU
     assert "solaredge" in result["menu_options"]
     result = await hass.config_entries.flow.async_configure(
@@ -30,7 +31,9 @@ async def _solaredge_form(hass: HomeAssistant) -> str:
     return result["flow_id"]
 
 
-async def test_single_site(phoenix: HomeAssistant, solaredge: SolarEdgeSimulator) -> None:
+async def test_single_site(
+    phoenix: HomeAssistant, solaredge: SolarEdgeSimulator
+) -> None:
     """A key that reaches one site creates that site's entry at once."""
     hass = phoenix
     flow_id = await _solaredge_form(hass)
@@ -56,12 +59,14 @@ def test_url_override_is_kept_only_when_given() -> None:
         "vendor": "solaredge",
         "api_key": "new",
     }
-    assert _flatten(base, {"api_key": "new", "advanced": {"url": "http://x/v2"}})["url"] == (
-        "http://x/v2"
-    )
+    assert _flatten(base, {"api_key": "new", "advanced": {"url": "http://x/v2"}})[
+        "url"
+    ] == ("http://x/v2")
 
 
-async def test_several_sites_ask_which(phoenix: HomeAssistant, socket_enabled: None) -> None:
+async def test_several_sites_ask_which(
+    phoenix: HomeAssistant, socket_enabled: None
+) -> None:
     """A key with two sites asks which; a configured site is not offered again."""
     hass = phoenix
     simulator = SolarEdgeSimulator(sites=[SimSite(), second_site()])
@@ -98,7 +103,9 @@ async def test_several_sites_ask_which(phoenix: HomeAssistant, socket_enabled: N
 
 
 async def test_duplicate_site_aborts(
-    phoenix: HomeAssistant, solaredge: SolarEdgeSimulator, solaredge_entry: MockConfigEntry
+    phoenix: HomeAssistant,
+    solaredge: SolarEdgeSimulator,
+    solaredge_entry: MockConfigEntry,
 ) -> None:
     """Adding a site twice aborts."""
     solaredge_entry.add_to_hass(phoenix)
@@ -160,7 +167,9 @@ async def test_errors_then_recovery(
 
 
 async def test_reauth(
-    phoenix: HomeAssistant, solaredge: SolarEdgeSimulator, solaredge_entry: MockConfigEntry
+    phoenix: HomeAssistant,
+    solaredge: SolarEdgeSimulator,
+    solaredge_entry: MockConfigEntry,
 ) -> None:
     """Reauth rejects a bad key, then stores the new one and reloads."""
     hass = phoenix
@@ -210,7 +219,9 @@ async def test_reauth_with_another_accounts_key(
 
 
 async def test_reconfigure(
-    phoenix: HomeAssistant, solaredge: SolarEdgeSimulator, solaredge_entry: MockConfigEntry
+    phoenix: HomeAssistant,
+    solaredge: SolarEdgeSimulator,
+    solaredge_entry: MockConfigEntry,
 ) -> None:
     """Reconfigure checks the new key and keeps the site."""
     hass = phoenix
@@ -223,7 +234,8 @@ async def test_reconfigure(
     )
     assert result["errors"] == {"base": "invalid_auth"}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"api_key": "ROTATED", "advanced": {"url": solaredge.base_url}}
+        result["flow_id"],
+        {"api_key": "ROTATED", "advanced": {"url": solaredge.base_url}},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -248,7 +260,8 @@ async def test_reconfigure_to_another_site_is_refused(
         entry.add_to_hass(hass)
         result = await entry.start_reconfigure_flow(hass)
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"api_key": "OTHER", "advanced": {"url": simulator.base_url}}
+            result["flow_id"],
+            {"api_key": "OTHER", "advanced": {"url": simulator.base_url}},
         )
         assert result["errors"] == {"base": "wrong_site"}
     finally:

@@ -2,18 +2,24 @@
 
 import json
 
+from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from homeassistant.core import HomeAssistant
-
 from .conftest import SITE_ID, SOLAREDGE_KEY
 from .simulators.solaredge import SolarEdgeSimulator
 
-SECRETS = (SOLAREDGE_KEY, SITE_ID, "7E1234AB-9C", "7F0A21C3-B1", "M-GRID-01", "1 Main St")
+SECRETS = (
+    SOLAREDGE_KEY,
+    SITE_ID,
+    "7E1234AB-9C",
+    "7F0A21C3-B1",
+    "M-GRID-01",
+    "1 Main St",
+)
 
 
 async def test_diagnostics_are_redacted(
@@ -44,7 +50,9 @@ async def test_diagnostics_after_failed_setup(
     solaredge.offline = True
     solaredge_entry.add_to_hass(phoenix)
     await phoenix.config_entries.async_setup(solaredge_entry.entry_id)
-    result = await get_diagnostics_for_config_entry(phoenix, hass_client, solaredge_entry)
+    result = await get_diagnostics_for_config_entry(
+        phoenix, hass_client, solaredge_entry
+    )
     assert result["status"] == "disconnected"
     assert "unreachable" in result["last_exception"]
     assert "snapshot" not in result

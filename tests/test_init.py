@@ -4,17 +4,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
     mock_restore_cache_with_extra_data,
 )
-
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import STATE_ON, STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant, State
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
 from custom_components.sungaze.connectors.base import RequestLimiter
 from custom_components.sungaze.const import DOMAIN
@@ -28,7 +27,9 @@ LIFETIME = "sensor.home_solar_energy"
 STATUS = "sensor.solaredge_home_connection"
 
 
-async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+async def _tick(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
+) -> None:
     # The coordinator adds sub-second jitter to its schedule.
     freezer.tick(delta + timedelta(seconds=1))
     async_fire_time_changed(hass)
@@ -41,7 +42,9 @@ def _noon(freezer: FrozenDateTimeFactory) -> None:
     freezer.move_to(NOON)
 
 
-async def test_setup_and_unload(hass: HomeAssistant, init_solaredge: MockConfigEntry) -> None:
+async def test_setup_and_unload(
+    hass: HomeAssistant, init_solaredge: MockConfigEntry
+) -> None:
     """The entry loads with live values and unloads cleanly."""
     assert init_solaredge.state is ConfigEntryState.LOADED
     assert float(hass.states.get(POWER).state) > 0
@@ -71,7 +74,9 @@ async def test_wrong_key_starts_reauth(
 
 
 async def test_unreachable_at_setup_retries(
-    phoenix: HomeAssistant, solaredge: SolarEdgeSimulator, solaredge_entry: MockConfigEntry
+    phoenix: HomeAssistant,
+    solaredge: SolarEdgeSimulator,
+    solaredge_entry: MockConfigEntry,
 ) -> None:
     """An unreachable vendor at startup is retried, not an error."""
     solaredge.offline = True
@@ -126,12 +131,17 @@ async def test_api_retired_raises_a_repair_issue(
     coordinator = init_solaredge.runtime_data
     solaredge.fail_next(410)
     await _tick(hass, freezer, coordinator.update_interval)
-    issue = issue_registry.async_get_issue(DOMAIN, f"api_retired_{init_solaredge.entry_id}")
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"api_retired_{init_solaredge.entry_id}"
+    )
     assert issue is not None
     assert issue.translation_placeholders["vendor"] == "SolarEdge"
     assert hass.states.get(STATUS).state == "api_retired"
     await _tick(hass, freezer, coordinator.update_interval)
-    assert issue_registry.async_get_issue(DOMAIN, f"api_retired_{init_solaredge.entry_id}") is None
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"api_retired_{init_solaredge.entry_id}")
+        is None
+    )
 
 
 async def test_quota_exhausted_backs_off_with_a_repair_issue(
@@ -151,7 +161,9 @@ async def test_quota_exhausted_backs_off_with_a_repair_issue(
     await _tick(hass, freezer, coordinator.update_interval)
     assert hass.states.get(STATUS).state == "quota_exhausted"
     assert hass.states.get("sensor.solaredge_home_requests_left").state == "0"
-    assert issue_registry.async_get_issue(DOMAIN, f"quota_exhausted_{solaredge_entry.entry_id}")
+    assert issue_registry.async_get_issue(
+        DOMAIN, f"quota_exhausted_{solaredge_entry.entry_id}"
+    )
     sent = len(solaredge.calls)
     await _tick(hass, freezer, timedelta(hours=2))
     assert len(solaredge.calls) == sent
@@ -189,7 +201,9 @@ async def test_request_counters_survive_restart(
     """The month's count is persisted so a restart cannot overspend."""
     used = int(hass.states.get("sensor.solaredge_home_requests_this_month").state)
     assert used == solaredge.credits_used
-    freezer.tick(timedelta(minutes=1))  # the reload below must not wait for the minute window
+    freezer.tick(
+        timedelta(minutes=1)
+    )  # the reload below must not wait for the minute window
     assert await hass.config_entries.async_unload(init_solaredge.entry_id)
     await hass.async_block_till_done()
     key = next(k for k in hass_storage if k.startswith(f"{DOMAIN}.budget.solaredge_"))
@@ -197,12 +211,17 @@ async def test_request_counters_survive_restart(
     assert stored["month_used"] == used
     assert await hass.config_entries.async_setup(init_solaredge.entry_id)
     await hass.async_block_till_done()
-    assert int(hass.states.get("sensor.solaredge_home_requests_this_month").state) == solaredge.credits_used
+    assert (
+        int(hass.states.get("sensor.solaredge_home_requests_this_month").state)
+        == solaredge.credits_used
+    )
     assert solaredge.credits_used > used
 
 
 async def test_lifetime_never_goes_below_restored_value(
-    phoenix: HomeAssistant, solaredge_entry: MockConfigEntry, solaredge: SolarEdgeSimulator
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
 ) -> None:
     """After a restart a lower vendor total is held back, not written."""
     hass = phoenix
@@ -251,17 +270,27 @@ async def test_devices_follow_the_inventory(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """Site → inverter/battery/meter; a removed battery leaves the registry."""
-    devices = dr.async_entries_for_config_entry(device_registry, init_solaredge.entry_id)
+    devices = dr.async_entries_for_config_entry(
+        device_registry, init_solaredge.entry_id
+    )
     site = next(d for d in devices if (DOMAIN, "solaredge_3012345") in d.identifiers)
     account = device_registry.async_get(site.via_device_id)
     assert account.entry_type is dr.DeviceEntryType.SERVICE
-    inverter = next(d for d in devices if (DOMAIN, "solaredge_7E1234AB-9C") in d.identifiers)
-    battery = next(d for d in devices if (DOMAIN, "solaredge_7F0A21C3-B1") in d.identifiers)
+    inverter = next(
+        d for d in devices if (DOMAIN, "solaredge_7E1234AB-9C") in d.identifiers
+    )
+    battery = next(
+        d for d in devices if (DOMAIN, "solaredge_7F0A21C3-B1") in d.identifiers
+    )
     assert inverter.via_device_id == site.id
-    assert battery.via_device_id == inverter.id  # the portal says it hangs off the inverter
+    assert (
+        battery.via_device_id == inverter.id
+    )  # the portal says it hangs off the inverter
     next(iter(solaredge.sites.values())).battery_serial = None
     await _tick(hass, freezer, timedelta(days=1))
-    remaining = dr.async_entries_for_config_entry(device_registry, init_solaredge.entry_id)
+    remaining = dr.async_entries_for_config_entry(
+        device_registry, init_solaredge.entry_id
+    )
     assert battery.id not in {device.id for device in remaining}
     assert site.id in {device.id for device in remaining}
 
@@ -287,7 +316,9 @@ async def test_options_change_replans(
 ) -> None:
     """A longer minimum interval from the options is honoured after reload."""
     freezer.tick(timedelta(minutes=1))
-    hass.config_entries.async_update_entry(init_solaredge, options={"min_interval": 120})
+    hass.config_entries.async_update_entry(
+        init_solaredge, options={"min_interval": 120}
+    )
     await hass.async_block_till_done()
     assert init_solaredge.state is ConfigEntryState.LOADED
     assert init_solaredge.runtime_data.update_interval >= timedelta(minutes=120)

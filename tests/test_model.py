@@ -95,7 +95,9 @@ def test_guard_long_gap_allows_large_rise() -> None:
     assert guard.accept(300_000.0, T0 + timedelta(days=1)) == 300_000.0
 
 
-def test_guard_accepts_confirmed_meter_replacement(caplog: pytest.LogCaptureFixture) -> None:
+def test_guard_accepts_confirmed_meter_replacement(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A lower counter that keeps rising steadily is a new meter."""
     guard = CounterGuard(CounterKind.LIFETIME, confirm=3)
     guard.accept(9_000_000.0, T0)

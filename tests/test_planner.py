@@ -10,7 +10,11 @@ from custom_components.sungaze.connectors.base import (
     RequestBudget,
     RequestLimiter,
 )
-from custom_components.sungaze.coordinator import Daylight, daily_allowance, plan_interval
+from custom_components.sungaze.coordinator import (
+    Daylight,
+    daily_allowance,
+    plan_interval,
+)
 
 BUDGET = RequestBudget(per_minute=10, per_month=2000, reserve=0.1)
 COST = PollCost(
@@ -33,7 +37,9 @@ def test_unlimited_vendor_polls_at_its_floor() -> None:
     """Without a quota the vendor's own cadence decides."""
     cost = PollCost(per_poll=2, min_interval=timedelta(seconds=60))
     limiter = RequestLimiter(RequestBudget())
-    assert plan_interval(cost, RequestBudget(), limiter, NOON, None) == timedelta(seconds=60)
+    assert plan_interval(cost, RequestBudget(), limiter, NOON, None) == timedelta(
+        seconds=60
+    )
     assert daily_allowance(RequestBudget(), limiter, NOON) is None
 
 
@@ -60,7 +66,9 @@ def test_busy_month_slows_down() -> None:
     slow = plan_interval(COST, BUDGET, limiter, NOON, DAY)
     assert slow >= timedelta(hours=2)
     limiter.month_used = 2000
-    assert plan_interval(COST, BUDGET, limiter, NOON, DAY) <= timedelta(hours=3, minutes=15)
+    assert plan_interval(COST, BUDGET, limiter, NOON, DAY) <= timedelta(
+        hours=3, minutes=15
+    )
 
 
 def test_user_floor_is_respected() -> None:
@@ -76,11 +84,17 @@ def test_night_waits_for_sunrise() -> None:
     limiter = RequestLimiter(BUDGET)
     before = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)
     wake = before + plan_interval(COST, BUDGET, limiter, before, DAY)
-    assert DAY.sunrise + timedelta(minutes=20) <= wake <= DAY.sunrise + timedelta(minutes=35)
+    assert (
+        DAY.sunrise + timedelta(minutes=20)
+        <= wake
+        <= DAY.sunrise + timedelta(minutes=35)
+    )
     late = datetime(2026, 6, 22, 4, 0, tzinfo=UTC)
     wake = late + plan_interval(COST, BUDGET, limiter, late, DAY)
-    assert DAY.next_sunrise + timedelta(minutes=20) <= wake <= DAY.next_sunrise + timedelta(
-        minutes=35
+    assert (
+        DAY.next_sunrise + timedelta(minutes=20)
+        <= wake
+        <= DAY.next_sunrise + timedelta(minutes=35)
     )
 
 
@@ -136,6 +150,8 @@ def test_limiter_counters_round_trip() -> None:
     assert restored.month_used == 123
     assert restored.blocked_until == limiter.blocked_until
     stale = RequestLimiter(BUDGET)
-    stale.restore({"month": "1999-01", "month_used": 1999, "day": "1999-01-01", "day_used": 5})
+    stale.restore(
+        {"month": "1999-01", "month_used": 1999, "day": "1999-01-01", "day_used": 5}
+    )
     assert stale.month_used == 0
     assert stale.month_left == 2000

@@ -1,21 +1,18 @@
 """Entity snapshots: what a SolarEdge site looks like in Home Assistant."""
 
-
 from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, State
-from homeassistant.helpers import entity_registry as er
-
 from .conftest import NOON
 from .simulators.solaredge import SolarEdgeSimulator
-
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -36,13 +33,17 @@ async def test_entities(
     with patch("custom_components.sungaze.PLATFORMS", [platform]):
         assert await phoenix.config_entries.async_setup(solaredge_entry.entry_id)
         await phoenix.async_block_till_done()
-    entries = er.async_entries_for_config_entry(entity_registry, solaredge_entry.entry_id)
+    entries = er.async_entries_for_config_entry(
+        entity_registry, solaredge_entry.entry_id
+    )
     assert entries
     assert {entry.domain for entry in entries} == {platform}
     for entry in sorted(entries, key=lambda e: e.entity_id):
         state = phoenix.states.get(entry.entity_id)
         assert state is not None, entry.entity_id
-        assert _stable(entry, state, solaredge_entry.entry_id) == snapshot(name=entry.entity_id)
+        assert _stable(entry, state, solaredge_entry.entry_id) == snapshot(
+            name=entry.entity_id
+        )
 
 
 def _stable(entry: er.RegistryEntry, state: State, entry_id: str) -> dict[str, Any]:
@@ -62,7 +63,9 @@ def _stable(entry: er.RegistryEntry, state: State, entry_id: str) -> dict[str, A
 
 
 async def test_technical_sensors_disabled_by_default(
-    hass: HomeAssistant, init_solaredge: MockConfigEntry, entity_registry: er.EntityRegistry
+    hass: HomeAssistant,
+    init_solaredge: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
 ) -> None:
     """Fine-grained sensors are off until the user wants them; main ones are on."""
     peak = entity_registry.async_get("sensor.home_peak_power")

@@ -57,7 +57,9 @@ async def test_identify_lists_sites(session: ClientSession) -> None:
 
 
 async def test_fetch_matches_the_simulated_truth(
-    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """At noon every site reading equals what the portal reports."""
     freezer.move_to(NOON)
@@ -69,13 +71,20 @@ async def test_fetch_matches_the_simulated_truth(
     assert site.values["grid_import_energy_today"] == today["import"]
     assert site.values["grid_export_energy_today"] == today["export"]
     assert site.values["battery_charge_energy_today"] == today["charge"]
-    assert site.values["production_energy_lifetime"] == pytest.approx(solaredge.lifetime_wh())
+    assert site.values["production_energy_lifetime"] == pytest.approx(
+        solaredge.lifetime_wh()
+    )
     assert site.values["peak_power"] == 7600.0
     # The newest bucket ends no later than the upload lag allows.
     assert site.as_of is not None
     assert NOON - timedelta(minutes=45) <= site.as_of <= NOON - timedelta(minutes=15)
     kinds = {device.kind for device in snapshot.devices.values()}
-    assert kinds == {DeviceKind.SITE, DeviceKind.INVERTER, DeviceKind.BATTERY, DeviceKind.METER}
+    assert kinds == {
+        DeviceKind.SITE,
+        DeviceKind.INVERTER,
+        DeviceKind.BATTERY,
+        DeviceKind.METER,
+    }
     battery = snapshot.readings["7F0A21C3-B1"]
     assert 0 <= battery.values["battery_state_of_charge"] <= 100
     assert "battery_power" in battery.values
@@ -84,7 +93,9 @@ async def test_fetch_matches_the_simulated_truth(
 
 
 async def test_lifetime_rises_and_rebases_daily(
-    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Between daily re-bases the lifetime counter follows today's production."""
     client = connector(session, solaredge)
@@ -92,26 +103,35 @@ async def test_lifetime_rises_and_rebases_daily(
     first = (await client.async_fetch()).value(SITE_ID, "production_energy_lifetime")
     freezer.move_to(NOON + timedelta(hours=2))
     second = (await client.async_fetch()).value(SITE_ID, "production_energy_lifetime")
-    assert isinstance(first, float) and isinstance(second, float)
+    assert isinstance(first, float)
+    assert isinstance(second, float)
     assert second > first
     assert second == pytest.approx(solaredge.lifetime_wh())
     calls_before = len(solaredge.calls)
     freezer.move_to(NOON + timedelta(days=1))
     third = (await client.async_fetch()).value(SITE_ID, "production_energy_lifetime")
     assert third == pytest.approx(solaredge.lifetime_wh())
-    energy_calls = [path for _, path in solaredge.calls[calls_before:] if path.endswith("/energy")]
+    energy_calls = [
+        path for _, path in solaredge.calls[calls_before:] if path.endswith("/energy")
+    ]
     assert len(energy_calls) == 1
 
 
-async def test_bad_key_and_v1_key(session: ClientSession, solaredge: SolarEdgeSimulator) -> None:
+async def test_bad_key_and_v1_key(
+    session: ClientSession, solaredge: SolarEdgeSimulator
+) -> None:
     """A wrong key fails auth; a V1-shaped key is reported as the retired API."""
     with pytest.raises(AuthFailedError):
         await connector(session, solaredge, "wrong-key").async_identify()
     with pytest.raises(ApiRetiredError):
-        await connector(session, solaredge, "L4QLVQ1LOKCQX2193VSEICXW61NP6B1O").async_identify()
+        await connector(
+            session, solaredge, "L4QLVQ1LOKCQX2193VSEICXW61NP6B1O"
+        ).async_identify()
 
 
-async def test_gone_is_retired(session: ClientSession, solaredge: SolarEdgeSimulator) -> None:
+async def test_gone_is_retired(
+    session: ClientSession, solaredge: SolarEdgeSimulator
+) -> None:
     """HTTP 410 on any path means the API was retired."""
     solaredge.fail_next(410)
     with pytest.raises(ApiRetiredError):
@@ -190,7 +210,9 @@ async def test_malformed_overview_keeps_the_rest(
 
 
 async def test_lifetime_zero_is_not_published(
-    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """YEAR buckets of 0 (a known portal failure) give no lifetime, not a zero."""
     freezer.move_to(NOON)
@@ -200,7 +222,9 @@ async def test_lifetime_zero_is_not_published(
 
 
 async def test_alerts_map_to_devices(
-    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """An open inverter alert is attached to that inverter with its severity."""
     freezer.move_to(NOON)
@@ -208,7 +232,9 @@ async def test_alerts_map_to_devices(
     solaredge.add_alert(impact=4, alert_type="Communication", serial="unknown-serial")
     snapshot = await connector(session, solaredge).async_fetch()
     inverter = snapshot.active_alerts("7E1234AB-9C")
-    assert [(a.severity, a.code) for a in inverter] == [(Severity.CRITICAL, "DC Isolation")]
+    assert [(a.severity, a.code) for a in inverter] == [
+        (Severity.CRITICAL, "DC Isolation")
+    ]
     site = snapshot.active_alerts(SITE_ID)
     assert [(a.severity, a.code) for a in site] == [(Severity.WARNING, "Communication")]
 
@@ -218,12 +244,16 @@ def _daylight(moment: datetime) -> Daylight:
     today = sun(PHOENIX.observer, date=local)
     tomorrow = sun(PHOENIX.observer, date=local + timedelta(days=1))
     return Daylight(
-        sunrise=today["sunrise"], sunset=today["sunset"], next_sunrise=tomorrow["sunrise"]
+        sunrise=today["sunrise"],
+        sunset=today["sunset"],
+        next_sunrise=tomorrow["sunrise"],
     )
 
 
 async def test_simulated_month_stays_within_free_tier(
-    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """A whole June, updated as the planner says, spends < 2,000 credits, no 429."""
     client = connector(session, solaredge)
@@ -259,7 +289,9 @@ async def test_site_without_access_is_an_auth_failure(
 
 
 async def test_storage_without_device_scope_is_noted(
-    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """A 403 on storage telemetry drops the battery values, says why, keeps the rest."""
     freezer.move_to(NOON)
@@ -290,16 +322,16 @@ async def test_malformed_endpoint_loses_only_its_values(
     freezer.move_to(NOON)
     solaredge.malformed.add(endpoint)
     snapshot = await connector(session, solaredge).async_fetch()
-    values = {
-        key for readings in snapshot.readings.values() for key in readings.values
-    }
+    values = {key for readings in snapshot.readings.values() for key in readings.values}
     assert "production_energy_today" in values
     for key in missing:
         assert key not in values
 
 
 async def test_refused_alerts_keep_the_previous_list(
-    session: ClientSession, solaredge: SolarEdgeSimulator, freezer: FrozenDateTimeFactory
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """An alerts call that fails keeps what we knew instead of clearing it."""
     freezer.move_to(NOON)

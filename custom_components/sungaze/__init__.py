@@ -28,7 +28,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     return True
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
+async def _async_options_updated(
+    hass: HomeAssistant, entry: SungazeConfigEntry
+) -> None:
     """Re-plan with the new options."""
     await hass.config_entries.async_reload(entry.entry_id)
 

@@ -53,7 +53,8 @@ async def async_setup_entry(
         new = [
             SungazeProblemSensor(coordinator, device)
             for device in snapshot.devices.values()
-            if device.id not in known and (device.kind in _ALWAYS or device.id in alerted)
+            if device.id not in known
+            and (device.kind in _ALWAYS or device.id in alerted)
         ]
         known.update(entity.device_id for entity in new)
         if new:

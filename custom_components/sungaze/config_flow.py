@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
@@ -27,6 +25,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+import voluptuous as vol
 
 from .connectors import CONNECTORS
 from .connectors.base import (
@@ -62,7 +61,9 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the options flow."""
         return SungazeOptionsFlow()
 
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Offer the vendors Sungaze can talk to."""
         return self.async_show_menu(step_id="user", menu_options=sorted(CONNECTORS))
 
@@ -95,7 +96,8 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
                     vol.Schema(
                         {
                             vol.Optional(
-                                CONF_URL, description={"suggested_value": defaults.get(CONF_URL)}
+                                CONF_URL,
+                                description={"suggested_value": defaults.get(CONF_URL)},
                             ): _URL
                         }
                     ),
@@ -121,7 +123,9 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="solaredge", data_schema=self._key_schema({}), errors=errors
         )
 
-    async def async_step_site(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    async def async_step_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Pick one of the account's sites."""
         if user_input is not None:
             site = next(s for s in self._sites if s.id == user_input[CONF_SITE_ID])
@@ -137,7 +141,11 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="site",
             data_schema=vol.Schema(
-                {vol.Required(CONF_SITE_ID): SelectSelector(SelectSelectorConfig(options=options))}
+                {
+                    vol.Required(CONF_SITE_ID): SelectSelector(
+                        SelectSelectorConfig(options=options)
+                    )
+                }
             ),
         )
 
@@ -148,7 +156,9 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
             title=site.name, data={**self._data, CONF_SITE_ID: site.id}
         )
 
-    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
         """The vendor refused the stored credentials."""
         return await self.async_step_reauth_confirm()
 
@@ -162,7 +172,9 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
             data = {**entry.data, **user_input}
             if (account := await self._async_identify(data, errors)) is not None:
                 if any(site.id == entry.data[CONF_SITE_ID] for site in account.sites):
-                    return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                    return self.async_update_reload_and_abort(
+                        entry, data_updates=user_input
+                    )
                 errors["base"] = "wrong_site"
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -184,7 +196,9 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
                     return self.async_update_reload_and_abort(entry, data=data)
                 errors["base"] = "wrong_site"
         return self.async_show_form(
-            step_id="reconfigure", data_schema=self._key_schema(entry.data), errors=errors
+            step_id="reconfigure",
+            data_schema=self._key_schema(entry.data),
+            errors=errors,
         )
 
 
@@ -203,7 +217,9 @@ class SungazeOptionsFlow(OptionsFlow):
 
     config_entry: SungazeConfigEntry
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Ask for the shortest interval between updates."""
         errors: dict[str, str] = {}
         floor = min_sustainable_minutes(self.hass, self.config_entry)
@@ -222,7 +238,11 @@ class SungazeOptionsFlow(OptionsFlow):
                         CONF_MIN_INTERVAL, description={"suggested_value": current}
                     ): NumberSelector(
                         NumberSelectorConfig(
-                            min=1, max=180, step=1, unit_of_measurement="min", mode=NumberSelectorMode.BOX
+                            min=1,
+                            max=180,
+                            step=1,
+                            unit_of_measurement="min",
+                            mode=NumberSelectorMode.BOX,
                         )
                     )
                 }

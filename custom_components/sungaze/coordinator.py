@@ -63,7 +63,9 @@ def build_connector(
     return cls.from_config(async_get_clientsession(hass), data, limiter)
 
 
-def shared_limiter(hass: HomeAssistant, data: Mapping[str, Any]) -> tuple[str, RequestLimiter]:
+def shared_limiter(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> tuple[str, RequestLimiter]:
     """Return the limiter of the quota these credentials spend, and its key.
 
     It lives as long as HA runs, so reloads keep the minute window, and entries
@@ -86,7 +88,9 @@ class Daylight:
     next_sunrise: datetime
 
 
-def daily_allowance(budget: RequestBudget, limiter: RequestLimiter, now: datetime) -> float | None:
+def daily_allowance(
+    budget: RequestBudget, limiter: RequestLimiter, now: datetime
+) -> float | None:
     """Requests we may spend today so the budget lasts to the end of its period."""
     allowances: list[float] = []
     if budget.per_month is not None:
@@ -139,7 +143,9 @@ def plan_interval(
             target = dusk
     if cost.align is not None:
         step = cost.align.total_seconds()
-        since_midnight = (target - target.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+        since_midnight = (
+            target - target.replace(hour=0, minute=0, second=0, microsecond=0)
+        ).total_seconds()
         delay = cost.align_delay.total_seconds()
         aligned = math.ceil((since_midnight - delay) / step) * step + delay
         target += timedelta(seconds=aligned - since_midnight)
@@ -153,7 +159,9 @@ def min_sustainable_minutes(hass: HomeAssistant, entry: ConfigEntry) -> int:
     16 hours of summer daylight.
     """
     coordinator = getattr(entry, "runtime_data", None)
-    connector = coordinator.connector if coordinator else build_connector(hass, entry.data)
+    connector = (
+        coordinator.connector if coordinator else build_connector(hass, entry.data)
+    )
     cost, budget = connector.cost, connector.budget
     floor = cost.min_interval.total_seconds() / 60
     allowances = []
@@ -195,7 +203,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.last_success: datetime | None = None
         self._refusals = 0
         self._registered: dict[str, Device] = {}
-        self._store: Store[dict[str, Any]] = Store(hass, 1, f"{DOMAIN}.budget.{budget_key}")
+        self._store: Store[dict[str, Any]] = Store(
+            hass, 1, f"{DOMAIN}.budget.{budget_key}"
+        )
 
     @property
     def vendor_name(self) -> str:
@@ -208,7 +218,11 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         limiter.users += 1
         self.config_entry.async_on_unload(self._release_limiter)
         # Only the first user loads the counters; later ones share live state.
-        if limiter.users == 1 and not limiter.month and (stored := await self._store.async_load()):
+        if (
+            limiter.users == 1
+            and not limiter.month
+            and (stored := await self._store.async_load())
+        ):
             limiter.restore(stored)
         if self.connector.pushes:
             await self.connector.async_start(self.async_push)
@@ -345,12 +359,16 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 model="Sungaze connection",
                 entry_type=dr.DeviceEntryType.SERVICE,
             )
-        pending = [d for d in snapshot.devices.values() if self._registered.get(d.id) != d]
+        pending = [
+            d for d in snapshot.devices.values() if self._registered.get(d.id) != d
+        ]
         while pending:
             deferred: list[Device] = []
             for device in pending:
                 parent = self._parent_identifier(device)
-                if (via := registry.async_get_device_by_identifier(parent, entry_id)) is None:
+                if (
+                    via := registry.async_get_device_by_identifier(parent, entry_id)
+                ) is None:
                     deferred.append(device)
                     continue
                 registry.async_get_or_create(
@@ -380,7 +398,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         registry = dr.async_get(self.hass)
         known = {self.device_identifier(device_id) for device_id in snapshot.devices}
         known.add(self.entry_identifier)
-        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+        for device in dr.async_entries_for_config_entry(
+            registry, self.config_entry.entry_id
+        ):
             if not any(ident in known for ident in device.identifiers):
                 registry.async_update_device(
                     device.id, remove_config_entry_id=self.config_entry.entry_id

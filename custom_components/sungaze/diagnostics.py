@@ -51,7 +51,9 @@ async def async_get_config_entry_diagnostics(
     if (error := coordinator.last_exception) is not None:
         result["last_exception"] = f"{error} ({error.__cause__!r})"
     result["update_interval"] = str(coordinator.update_interval)
-    result["connector"] = async_redact_data(coordinator.connector.diagnostics(), TO_REDACT)
+    result["connector"] = async_redact_data(
+        coordinator.connector.diagnostics(), TO_REDACT
+    )
     snapshot = coordinator.data
     if snapshot is None:
         return result
@@ -61,7 +63,11 @@ async def async_get_config_entry_diagnostics(
     result["snapshot"] = {
         "fetched_at": snapshot.fetched_at.isoformat(),
         "sites": [
-            {"alias": alias.get(site.id, "site"), "timezone": site.timezone, "peak_power_w": site.peak_power_w}
+            {
+                "alias": alias.get(site.id, "site"),
+                "timezone": site.timezone,
+                "peak_power_w": site.peak_power_w,
+            }
             for site in snapshot.sites.values()
         ],
         "devices": [

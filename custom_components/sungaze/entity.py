@@ -14,7 +14,9 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: SungazeCoordinator, device: Device, key: str) -> None:
+    def __init__(
+        self, coordinator: SungazeCoordinator, device: Device, key: str
+    ) -> None:
         """Attach the entity to its device and derive a stable unique id."""
         super().__init__(coordinator)
         self.device_id = device.id

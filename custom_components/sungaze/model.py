@@ -4,8 +4,8 @@ Connectors parse vendor payloads into these types; the coordinator holds one
 `Snapshot` per update; entities read it. Nothing here imports Home Assistant, so
 units and classes are plain strings equal to HA's enum values.
 
-Sign conventions follow HA's Energy dashboard: grid power is + import / − export,
-battery power is + discharge / − charge. All timestamps are aware UTC.
+Sign conventions follow HA's Energy dashboard: grid power is + import / - export,
+battery power is + discharge / - charge. All timestamps are aware UTC.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 import logging
+import math
 import re
 from typing import Final
 
@@ -72,7 +73,9 @@ class MetricSpec:
     """Allowed states of an enum metric."""
 
 
-def _m(key: str, unit: str | None, device_class: str | None, **kw: object) -> MetricSpec:
+def _m(
+    key: str, unit: str | None, device_class: str | None, **kw: object
+) -> MetricSpec:
     state_class = kw.pop("state_class", "measurement" if unit else None)
     return MetricSpec(
         key=key,
@@ -136,7 +139,9 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("battery_current", "A", "current", precision=1, technical=True),
         _m("battery_temperature", "°C", "temperature", precision=1),
         _m("battery_state_of_health", "%", None, precision=0, technical=True),
-        _m("battery_cycles", None, None, state_class="total_increasing", technical=True),
+        _m(
+            "battery_cycles", None, None, state_class="total_increasing", technical=True
+        ),
         _m("cell_voltage_min", "V", "voltage", precision=3, technical=True),
         _m("cell_voltage_max", "V", "voltage", precision=3, technical=True),
         # Inverter AC / DC side.
@@ -247,7 +252,9 @@ class Snapshot:
     alerts: tuple[Alert, ...] = ()
     notes: Mapping[str, str] = field(default_factory=dict)
     """Why a feature is absent (e.g. plan-gated endpoint), for diagnostics."""
-    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
+    fetched_at: datetime = field(
+        default_factory=lambda: datetime.now(UTC), compare=False
+    )
 
     def value(self, device_id: str, key: str) -> Value:
         """Return one reading, or None when it is absent."""
@@ -277,7 +284,7 @@ def as_float(raw: object, *, scale: float = 1.0) -> float | None:
             return None
     else:
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return None
     return value * scale
 
@@ -303,7 +310,9 @@ class CounterGuard:
     _pending: list[tuple[float, datetime]] = field(default_factory=list)
     _warned: bool = False
 
-    def accept(self, new: float | None, as_of: datetime, day: object = None) -> float | None:
+    def accept(
+        self, new: float | None, as_of: datetime, day: object = None
+    ) -> float | None:
         """Return the value to publish for a new raw reading.
 
         `day` names the site-local day of `as_of`; a daily counter may restart

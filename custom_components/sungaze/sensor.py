@@ -55,7 +55,9 @@ def reading_description(key: str) -> SungazeSensorEntityDescription | None:
         translation_key=f"{spec.key}_n" if index else spec.key,
         translation_placeholders={"index": index} if index else None,
         native_unit_of_measurement=spec.unit,
-        device_class=SensorDeviceClass(spec.device_class) if spec.device_class else None,
+        device_class=SensorDeviceClass(spec.device_class)
+        if spec.device_class
+        else None,
         state_class=SensorStateClass(spec.state_class) if spec.state_class else None,
         suggested_unit_of_measurement=spec.suggested_unit,
         suggested_display_precision=spec.precision,
@@ -94,7 +96,9 @@ CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.connector.limiter.month_used,
-        exists_fn=lambda coordinator: coordinator.connector.budget.per_month is not None,
+        exists_fn=lambda coordinator: (
+            coordinator.connector.budget.per_month is not None
+        ),
     ),
     SungazeConnectionSensorEntityDescription(
         key="requests_left",
@@ -133,7 +137,9 @@ async def async_setup_entry(
                 known.add((device_id, LAST_REPORT.key))
                 new.append(SungazeLastReportSensor(coordinator, device, LAST_REPORT))
             for key in readings.values:
-                if (device_id, key) in known or (desc := reading_description(key)) is None:
+                if (device_id, key) in known or (
+                    desc := reading_description(key)
+                ) is None:
                     continue
                 known.add((device_id, key))
                 cls = SungazeCounterSensor if desc.counter else SungazeSensor
@@ -185,8 +191,9 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     async def async_added_to_hass(self) -> None:
         """Seed the guard with the last published value, so restarts can't dip."""
         await super().async_added_to_hass()
-        assert self.entity_description.counter is not None
-        self._guard = CounterGuard(self.entity_description.counter)
+        self._guard = CounterGuard(
+            self.entity_description.counter or CounterKind.LIFETIME
+        )
         last = await self.async_get_last_sensor_data()
         state = await self.async_get_last_state()
         if last is not None and isinstance(last.native_value, int | float) and state:
@@ -200,7 +207,11 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
         device = snapshot.devices.get(self.device_id) if snapshot else None
         site = snapshot.sites.get(device.site_id) if snapshot and device else None
         try:
-            zone = ZoneInfo(site.timezone) if site and site.timezone else dt_util.get_default_time_zone()
+            zone = (
+                ZoneInfo(site.timezone)
+                if site and site.timezone
+                else dt_util.get_default_time_zone()
+            )
         except ZoneInfoNotFoundError:
             zone = dt_util.get_default_time_zone()
         return moment.astimezone(zone).date()
@@ -208,7 +219,9 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     def _update_guard(self) -> None:
         raw = self._raw()
         readings = self.readings
-        as_of = (readings.as_of if readings else None) or self.coordinator.data.fetched_at
+        as_of = (
+            readings.as_of if readings else None
+        ) or self.coordinator.data.fetched_at
         value = float(raw) if isinstance(raw, int | float) else None
         if value is None and (readings is None or not readings.online):
             self._attr_native_value = None

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import asyncio
-import hashlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+import hashlib
 from typing import Any, ClassVar
 
 import aiohttp
 
 from ..model import Site, Snapshot
-
 
 MAX_PACING_WAIT = 5.0
 """Longest wait (s) for the minute window inside one update."""
@@ -157,7 +156,10 @@ class RequestLimiter:
                     period=self._blocked_period,
                 )
             self.blocked_until = None
-        if self.budget.per_month is not None and self.month_used >= self.budget.per_month:
+        if (
+            self.budget.per_month is not None
+            and self.month_used >= self.budget.per_month
+        ):
             nxt = (now.replace(day=28) + timedelta(days=4)).replace(
                 day=1, hour=0, minute=0, second=0, microsecond=0
             )
@@ -167,7 +169,9 @@ class RequestLimiter:
                 period="month",
             )
         if self.budget.per_day is not None and self.day_used >= self.budget.per_day:
-            nxt = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+            nxt = (now + timedelta(days=1)).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
             raise RateLimitedError(
                 "Daily request budget used up",
                 retry_after=(nxt - now).total_seconds(),
@@ -220,7 +224,9 @@ class RequestLimiter:
             "month_used": self.month_used,
             "day": self.day,
             "day_used": self.day_used,
-            "blocked_until": self.blocked_until.isoformat() if self.blocked_until else None,
+            "blocked_until": self.blocked_until.isoformat()
+            if self.blocked_until
+            else None,
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -292,7 +298,7 @@ class Connector(ABC):
         """Start receiving pushed snapshots; `on_snapshot` runs in the event loop."""
         raise NotImplementedError
 
-    async def async_close(self) -> None:
+    async def async_close(self) -> None:  # noqa: B027 - optional hook
         """Release connections the connector owns (none for HTTP clients)."""
 
     def diagnostics(self) -> dict[str, Any]:

@@ -29,9 +29,9 @@ and battery-to-load), the only daily storage totals in V2's basic tier.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+import hashlib
 import json
 import logging
 import re
@@ -82,7 +82,9 @@ _ALERTS_EVERY: Final = timedelta(hours=3)
 _V1_KEY: Final = re.compile(r"[A-Z0-9]{32}")
 
 
-def _scaled(block: Mapping[str, Any] | None, key: str, scales: Mapping[str, float]) -> float | None:
+def _scaled(
+    block: Mapping[str, Any] | None, key: str, scales: Mapping[str, float]
+) -> float | None:
     """Return a value of a block in W/Wh, honouring the block's own `unit`."""
     if not isinstance(block, Mapping):
         return None
@@ -102,7 +104,9 @@ def _parse_time(raw: object) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else None
 
 
-def _last_point(series: Mapping[str, Any] | None, scales: Mapping[str, float]) -> tuple[float, datetime] | None:
+def _last_point(
+    series: Mapping[str, Any] | None, scales: Mapping[str, float]
+) -> tuple[float, datetime] | None:
     """Return the newest non-null value of a series and its bucket start."""
     if not isinstance(series, Mapping):
         return None
@@ -113,7 +117,10 @@ def _last_point(series: Mapping[str, Any] | None, scales: Mapping[str, float]) -
     for point in reversed(values):
         if not isinstance(point, Mapping):
             continue
-        value, stamp = as_float(point.get("value"), scale=scale), _parse_time(point.get("timestamp"))
+        value, stamp = (
+            as_float(point.get("value"), scale=scale),
+            _parse_time(point.get("timestamp")),
+        )
         if value is not None and stamp is not None:
             return value, stamp
     return None
@@ -201,7 +208,10 @@ class SolarEdgeConnector(Connector):
                     response = await self._session.get(
                         f"{self.base_url}{path}",
                         params=params,
-                        headers={"X-API-Key": self._api_key, "Accept": "application/json"},
+                        headers={
+                            "X-API-Key": self._api_key,
+                            "Accept": "application/json",
+                        },
                     )
                     async with response:
                         body = await response.text()
@@ -211,10 +221,18 @@ class SolarEdgeConnector(Connector):
         if status == 429:
             retry = as_float(response.headers.get("retry-after"))
             if retry is None:  # no retry-after: the month's credits are gone
-                self.limiter.month_used = max(self.limiter.month_used, self.budget.per_month or 0)
-                raise RateLimitedError("SolarEdge monthly credits exhausted", retry_after=None, period="month")
+                self.limiter.month_used = max(
+                    self.limiter.month_used, self.budget.per_month or 0
+                )
+                raise RateLimitedError(
+                    "SolarEdge monthly credits exhausted",
+                    retry_after=None,
+                    period="month",
+                )
             self.limiter.block(retry, "minute")
-            raise RateLimitedError("SolarEdge per-minute limit", retry_after=retry, period="minute")
+            raise RateLimitedError(
+                "SolarEdge per-minute limit", retry_after=retry, period="minute"
+            )
         if status == 410:
             raise ApiRetiredError("SolarEdge answered 410 Gone")
         if status == 401:
@@ -226,7 +244,9 @@ class SolarEdgeConnector(Connector):
         if status >= 500:
             raise ConnectionFailedError(f"SolarEdge server error {status}")
         if status >= 400:
-            raise BadPayloadError(f"SolarEdge refused {path}: {status} {_problem(body)}")
+            raise BadPayloadError(
+                f"SolarEdge refused {path}: {status} {_problem(body)}"
+            )
         try:
             return json.loads(body)
         except ValueError as err:
@@ -239,7 +259,9 @@ class SolarEdgeConnector(Connector):
             items = payload["sites"]["site"]
         except (KeyError, TypeError) as err:
             raise BadPayloadError("Unexpected /sites shape") from err
-        sites = tuple(site for item in items if (site := self._parse_site(item)) is not None)
+        sites = tuple(
+            site for item in items if (site := self._parse_site(item)) is not None
+        )
         if not sites:
             raise BadPayloadError("The key reaches no site")
         first = sites[0]
@@ -248,18 +270,24 @@ class SolarEdgeConnector(Connector):
     def _parse_site(self, item: Any) -> Site | None:
         if not isinstance(item, Mapping) or item.get("siteId") is None:
             return None
-        location = item.get("location") if isinstance(item.get("location"), Mapping) else {}
+        location = (
+            item.get("location") if isinstance(item.get("location"), Mapping) else {}
+        )
         peak = as_float(item.get("peakPower"), scale=1000)
         return Site(
             id=str(item["siteId"]),
             name=str(item.get("name") or item["siteId"]),
-            timezone=location.get("timezone") if isinstance(location, Mapping) else None,
+            timezone=location.get("timezone")
+            if isinstance(location, Mapping)
+            else None,
             peak_power_w=peak,
         )
 
     def _zone(self) -> ZoneInfo:
         try:
-            return ZoneInfo(self._site.timezone if self._site and self._site.timezone else "UTC")
+            return ZoneInfo(
+                self._site.timezone if self._site and self._site.timezone else "UTC"
+            )
         except ZoneInfoNotFoundError:
             return ZoneInfo("UTC")
 
@@ -276,10 +304,14 @@ class SolarEdgeConnector(Connector):
                 self._inventory_day = now.astimezone(self._zone()).date()
                 today = self._inventory_day
             overview = await self._get(f"{base}/overview")
-            power = await self._get(f"{base}/power", {"resolution": "QUARTER_HOUR", "unit": "W"})
+            power = await self._get(
+                f"{base}/power", {"resolution": "QUARTER_HOUR", "unit": "W"}
+            )
             values = self._site_values(overview, power)
             if self._lifetime_day != today:
-                await self._rebase_lifetime(base, values.get("production_energy_today"), today)
+                await self._rebase_lifetime(
+                    base, values.get("production_energy_today"), today
+                )
             readings = {self.site_id: self._site_readings(values, power, overview)}
             for device in self._devices.values():
                 if device.kind is DeviceKind.BATTERY:
@@ -289,10 +321,12 @@ class SolarEdgeConnector(Connector):
                 self._alerts_at = now
         except _Forbidden as err:
             raise AuthFailedError(f"No access to site: {err}") from err
-        assert self._site is not None
+        site = self._site
+        if site is None:  # pragma: no cover - set by the inventory refresh above
+            raise BadPayloadError("Site details missing")
         return Snapshot(
-            sites={self._site.id: self._site},
-            devices={self.site_id: self._site_device(), **self._devices},
+            sites={site.id: site},
+            devices={site.id: _site_device(site), **self._devices},
             readings=readings,
             alerts=self._alerts,
             notes=dict(self._notes),
@@ -305,7 +339,9 @@ class SolarEdgeConnector(Connector):
         if site is None:
             raise BadPayloadError("Unexpected site details shape")
         self._site = site
-        if isinstance(details, Mapping) and (installed := _parse_time(details.get("installationDate"))):
+        if isinstance(details, Mapping) and (
+            installed := _parse_time(details.get("installationDate"))
+        ):
             self._install = installed.date()
         items = await self._get(f"{base}/devices", {"types": "INVERTER,BATTERY,METER"})
         if not isinstance(items, list):
@@ -330,39 +366,41 @@ class SolarEdgeConnector(Connector):
             )
         self._devices = devices
 
-    def _site_device(self) -> Device:
-        assert self._site is not None
-        return Device(
-            id=self._site.id,
-            kind=DeviceKind.SITE,
-            name=self._site.name,
-            site_id=self._site.id,
-            manufacturer="SolarEdge",
-            model="Monitoring site",
-        )
-
     def _site_values(self, overview: Any, power: Any) -> dict[str, Value]:
         if not isinstance(overview, Mapping):
             raise BadPayloadError("Unexpected overview shape")
-        production, consumption = overview.get("production"), overview.get("consumption")
+        production, consumption = (
+            overview.get("production"),
+            overview.get("consumption"),
+        )
         values: dict[str, Value] = {
             "production_energy_today": _scaled(production, "total", _ENERGY_SCALE),
             "consumption_energy_today": _scaled(consumption, "total", _ENERGY_SCALE),
-            "self_consumption_energy_today": _scaled(production, "toSelfConsumption", _ENERGY_SCALE),
+            "self_consumption_energy_today": _scaled(
+                production, "toSelfConsumption", _ENERGY_SCALE
+            ),
             "grid_export_energy_today": _scaled(production, "toGrid", _ENERGY_SCALE),
             "grid_import_energy_today": _scaled(consumption, "fromGrid", _ENERGY_SCALE),
-            "battery_charge_energy_today": _scaled(production, "toStorage", _ENERGY_SCALE),
-            "battery_discharge_energy_today": _scaled(consumption, "fromStorage", _ENERGY_SCALE),
+            "battery_charge_energy_today": _scaled(
+                production, "toStorage", _ENERGY_SCALE
+            ),
+            "battery_discharge_energy_today": _scaled(
+                consumption, "fromStorage", _ENERGY_SCALE
+            ),
         }
         if values["production_energy_today"] is None:
-            self._log_once("overview", "SolarEdge overview has no usable production total")
+            self._log_once(
+                "overview", "SolarEdge overview has no usable production total"
+            )
         point = _last_point(power if isinstance(power, Mapping) else None, _POWER_SCALE)
         values["production_power"] = point[0] if point else None
         if self._site and self._site.peak_power_w is not None:
             values["peak_power"] = self._site.peak_power_w
         return values
 
-    def _site_readings(self, values: dict[str, Value], power: Any, overview: Any) -> Readings:
+    def _site_readings(
+        self, values: dict[str, Value], power: Any, overview: Any
+    ) -> Readings:
         today = values.get("production_energy_today")
         if self._lifetime_base is not None and isinstance(today, float):
             values["production_energy_lifetime"] = self._lifetime_base + today
@@ -386,16 +424,22 @@ class SolarEdgeConnector(Connector):
             },
         )
         total = 0.0
-        unit = str(series.get("unit") or "").upper() if isinstance(series, Mapping) else ""
+        unit = (
+            str(series.get("unit") or "").upper() if isinstance(series, Mapping) else ""
+        )
         points = series.get("values") if isinstance(series, Mapping) else None
         if unit not in _ENERGY_SCALE or not isinstance(points, list):
-            self._log_once("energy", "SolarEdge YEAR energy series has an unexpected shape")
+            self._log_once(
+                "energy", "SolarEdge YEAR energy series has an unexpected shape"
+            )
             return
         for point in points:
             value = as_float(point.get("value") if isinstance(point, Mapping) else None)
             total += (value or 0.0) * _ENERGY_SCALE[unit]
         if total <= 0:
-            self._log_once("energy", "SolarEdge YEAR energy series sums to zero; lifetime unknown")
+            self._log_once(
+                "energy", "SolarEdge YEAR energy series sums to zero; lifetime unknown"
+            )
             return
         self._lifetime_base = total - (today if isinstance(today, float) else 0.0)
         self._lifetime_day = day
@@ -404,7 +448,11 @@ class SolarEdgeConnector(Connector):
         try:
             payload = await self._get(
                 f"{base}/storage/telemetry",
-                {"from": _iso(now - timedelta(hours=1)), "to": _iso(now), "resolution": "QUARTER_HOUR"},
+                {
+                    "from": _iso(now - timedelta(hours=1)),
+                    "to": _iso(now),
+                    "resolution": "QUARTER_HOUR",
+                },
             )
         except _Forbidden:
             self._notes["storage_telemetry"] = "403: the key lacks DEVICE_DATA access"
@@ -412,7 +460,9 @@ class SolarEdgeConnector(Connector):
         series = _telemetry_for(payload, device.id)
         values: dict[str, Value] = {}
         stamps: list[datetime] = []
-        soc = _last_point(series.get("stateOfEnergy"), {"PERCENTAGE": 1.0, "PERCENTAGE_100": 1.0})
+        soc = _last_point(
+            series.get("stateOfEnergy"), {"PERCENTAGE": 1.0, "PERCENTAGE_100": 1.0}
+        )
         charge = _last_point(series.get("chargePower"), _POWER_SCALE)
         discharge = _last_point(series.get("dischargePower"), _POWER_SCALE)
         remaining = _last_point(series.get("remainingEnergy"), _ENERGY_SCALE)
@@ -425,8 +475,12 @@ class SolarEdgeConnector(Connector):
         if remaining:
             values["battery_remaining_energy"] = remaining[0]
         if not values:
-            self._log_once("storage", "SolarEdge storage telemetry carried no usable values")
-        return Readings(values=values, as_of=max(stamps) + timedelta(minutes=15) if stamps else None)
+            self._log_once(
+                "storage", "SolarEdge storage telemetry carried no usable values"
+            )
+        return Readings(
+            values=values, as_of=max(stamps) + timedelta(minutes=15) if stamps else None
+        )
 
     async def _fetch_alerts(self, base: str) -> tuple[Alert, ...]:
         try:
@@ -439,10 +493,21 @@ class SolarEdgeConnector(Connector):
             return self._alerts
         alerts: list[Alert] = []
         for item in items:
-            if not isinstance(item, Mapping) or str(item.get("status", "OPEN")).upper() != "OPEN":
+            if (
+                not isinstance(item, Mapping)
+                or str(item.get("status", "OPEN")).upper() != "OPEN"
+            ):
                 continue
-            component = item.get("component") if isinstance(item.get("component"), Mapping) else {}
-            serial = str(component.get("serialNumber") or "") if isinstance(component, Mapping) else ""
+            component = (
+                item.get("component")
+                if isinstance(item.get("component"), Mapping)
+                else {}
+            )
+            serial = (
+                str(component.get("serialNumber") or "")
+                if isinstance(component, Mapping)
+                else ""
+            )
             impact = as_float(item.get("impact")) or 0
             codes = item.get("errorCodes") or []
             alerts.append(
@@ -457,7 +522,13 @@ class SolarEdgeConnector(Connector):
                     code=str(item.get("type") or (codes[0] if codes else "")),
                     message=" ".join(
                         str(part)
-                        for part in (item.get("category"), item.get("type"), component.get("name") if isinstance(component, Mapping) else None)
+                        for part in (
+                            item.get("category"),
+                            item.get("type"),
+                            component.get("name")
+                            if isinstance(component, Mapping)
+                            else None,
+                        )
                         if part
                     ),
                     started=_parse_time(item.get("firstTrigger")),
@@ -479,8 +550,19 @@ class SolarEdgeConnector(Connector):
         }
 
 
-class _Forbidden(Exception):  # noqa: N818
+class _Forbidden(Exception):
     """A 403: no access to this site or a missing scope; the caller decides."""
+
+
+def _site_device(site: Site) -> Device:
+    return Device(
+        id=site.id,
+        kind=DeviceKind.SITE,
+        name=site.name,
+        site_id=site.id,
+        manufacturer="SolarEdge",
+        model="Monitoring site",
+    )
 
 
 def _problem(body: str) -> str:
@@ -489,7 +571,12 @@ def _problem(body: str) -> str:
     except ValueError:
         return body[:200]
     if isinstance(payload, Mapping):
-        return str(payload.get("detail") or payload.get("title") or payload.get("message") or "")
+        return str(
+            payload.get("detail")
+            or payload.get("title")
+            or payload.get("message")
+            or ""
+        )
     return ""
 
 
