@@ -99,7 +99,11 @@ async def test_unavailable_then_recovers(
     assert hass.states.get(POWER).state == STATE_UNAVAILABLE
     assert hass.states.get(STATUS).state == "disconnected"
     assert "Could not reach the vendor" in caplog.text
+    # A second, different failure still shows on the connection sensor.
     solaredge.offline = False
+    solaredge.fail_next(410)
+    await _tick(hass, freezer, coordinator.update_interval)
+    assert hass.states.get(STATUS).state == "api_retired"
     await _tick(hass, freezer, coordinator.update_interval)
     assert float(hass.states.get(POWER).state) > 0
     assert hass.states.get(STATUS).state == "ok"

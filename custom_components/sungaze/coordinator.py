@@ -202,6 +202,8 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.status = "connecting"
         self.last_success: datetime | None = None
         self._refusals = 0
+        self._shown_status = self.status
+        self._was_failing = False
         self._registered: dict[str, Device] = {}
         self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.budget.{budget_key}"
@@ -296,6 +298,23 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         if not self.connector.pushes:
             self.update_interval = self.next_interval()
         return snapshot
+
+    @callback
+    def _async_refresh_finished(self) -> None:
+        """Show a changed status even when HA skips listeners.
+
+        HA does not notify entities when a refresh fails after a failed one, but
+        the connection sensor must still move, e.g. from rate_limited to
+        quota_exhausted.
+        """
+        if (
+            self.status != self._shown_status
+            and self._was_failing
+            and not self.last_update_success
+        ):
+            self.async_update_listeners()
+        self._shown_status = self.status
+        self._was_failing = not self.last_update_success
 
     def next_interval(self) -> timedelta:
         """Plan the wait until the next update from budget and sun."""
