@@ -7,11 +7,15 @@ from datetime import datetime, timedelta
 import math
 from typing import Any
 
+import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.aiohttp_client import (
+    async_create_clientsession,
+    async_get_clientsession,
+)
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.sun import get_astral_event_date, get_astral_event_next
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -57,9 +61,14 @@ STATUSES = (
 def build_connector(
     hass: HomeAssistant, data: dict[str, Any] | Any, limiter: RequestLimiter | None = None
 ) -> Connector:
-    """Build the entry's connector on HA's shared HTTP session."""
+    """Build the entry's connector on HA's shared HTTP session (or one of its own)."""
     cls = CONNECTORS[data[CONF_VENDOR]]
-    return cls.from_config(async_get_clientsession(hass), data, limiter)
+    if cls.own_cookie_jar:
+        # unsafe: also keep cookies of hosts given as IP addresses.
+        session = async_create_clientsession(hass, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    else:
+        session = async_get_clientsession(hass)
+    return cls.from_config(session, data, limiter)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

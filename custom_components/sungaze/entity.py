@@ -8,6 +8,9 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .coordinator import SungazeCoordinator
 from .model import Device, DeviceKind, Readings
 
+# Fine-grained hardware: its entities start disabled (users opt in).
+DISABLED_BY_DEFAULT = frozenset({DeviceKind.BATTERY_MODULE})
+
 
 class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
     """An entity of one vendor device (a site is a device too)."""
@@ -19,6 +22,8 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
         super().__init__(coordinator)
         self.device_id = device.id
         self._attr_unique_id = f"{coordinator.vendor}_{device.id}_{key}"
+        if device.kind in DISABLED_BY_DEFAULT:
+            self._attr_entity_registry_enabled_default = False
         if device.kind is DeviceKind.SITE:
             via = coordinator.entry_identifier
         elif device.parent is not None:
