@@ -24,28 +24,23 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import custom_components.sungaze  # noqa: E402, F401  isort: skip
-from unittest.mock import patch  # noqa: E402
+import custom_components.sungaze  # noqa: F401  isort: skip
+from unittest.mock import patch
 
-from aiohttp.resolver import ThreadedResolver  # noqa: E402
-from freezegun import freeze_time  # noqa: E402
-from pytest_homeassistant_custom_component.common import (  # noqa: E402
+from aiohttp.resolver import ThreadedResolver
+from freezegun import freeze_time
+from homeassistant import loader
+from homeassistant.config_entries import ConfigEntryState
+from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_test_home_assistant,
 )
 
-from homeassistant import loader  # noqa: E402
-from homeassistant.config_entries import ConfigEntryState  # noqa: E402
-from custom_components.sungaze.connectors.base import (  # noqa: E402
-    RequestBudget,
-    RequestLimiter,
-)
-from custom_components.sungaze.connectors.solaredge import (  # noqa: E402
-    SolarEdgeConnector,
-)
-from custom_components.sungaze.const import DOMAIN  # noqa: E402
-from custom_components.sungaze.model import Readings, Snapshot  # noqa: E402
-from tests.simulators.solaredge import SimSite, SolarEdgeSimulator  # noqa: E402
+from custom_components.sungaze.connectors.base import RequestBudget, RequestLimiter
+from custom_components.sungaze.connectors.solaredge import SolarEdgeConnector
+from custom_components.sungaze.const import DOMAIN
+from custom_components.sungaze.model import Readings, Snapshot
+from tests.simulators.solaredge import SimSite, SolarEdgeSimulator
 
 NOON = datetime(2026, 6, 21, 19, 0, tzinfo=UTC)
 KEY = "BENCH-KEY"
@@ -62,8 +57,13 @@ def _bumped(snapshot: Snapshot, step: int) -> Snapshot:
     readings = {
         device_id: Readings(
             values={
-                k: (v + step if isinstance(v, float) and "lifetime" in k else
-                    v + step * 0.5 if isinstance(v, float) else v)
+                k: (
+                    v + step
+                    if isinstance(v, float) and "lifetime" in k
+                    else v + step * 0.5
+                    if isinstance(v, float)
+                    else v
+                )
                 for k, v in r.values.items()
             },
             as_of=r.as_of,
@@ -118,7 +118,8 @@ async def _run(count: int, rounds: int) -> dict[str, float]:
                 await hass.config_entries.async_setup(entry.entry_id)
                 await hass.async_block_till_done()
                 setups.append(time.perf_counter() - start)
-                assert entry.state is ConfigEntryState.LOADED, entry.state
+                if entry.state is not ConfigEntryState.LOADED:
+                    raise SystemExit(f"setup failed: {entry.state}")
                 entries.append(entry)
             coordinators = [entry.runtime_data for entry in entries]
             entities = len(hass.states.async_all())

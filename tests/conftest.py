@@ -85,3 +85,37 @@ async def init_solaredge(
     await phoenix.config_entries.async_setup(solaredge_entry.entry_id)
     await phoenix.async_block_till_done()
     return solaredge_entry
+
+
+# --- EG4 / Luxpower ----------------------------------------------------------
+from .simulators.eg4 import EG4Simulator  # noqa: E402  (appended section)
+
+EG4_USERNAME = "solarfan"
+EG4_PASSWORD = "sunny-days-42"
+
+
+@pytest.fixture
+async def eg4(socket_enabled: None) -> AsyncIterator[EG4Simulator]:
+    """An EG4 monitor-portal simulator on a free loopback port."""
+    simulator = EG4Simulator()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+def eg4_entry(eg4: EG4Simulator) -> MockConfigEntry:
+    """An EG4 account entry (both stations) pointing at the simulator."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        entry_id="01EG4ENTRY0000000000000000",  # stable unique ids in snapshots
+        title=f"EG4 {EG4_USERNAME}",
+        unique_id=f"eg4_{EG4_USERNAME}",
+        data={
+            "vendor": "eg4",
+            "username": EG4_USERNAME,
+            "password": EG4_PASSWORD,
+            "url": eg4.base_url,
+            "station_ids": ["31002", "31077"],
+        },
+    )

@@ -8,11 +8,15 @@ from datetime import datetime, timedelta
 import math
 from typing import Any
 
+import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.aiohttp_client import (
+    async_create_clientsession,
+    async_get_clientsession,
+)
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.sun import get_astral_event_date, get_astral_event_next
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -58,9 +62,16 @@ STATUSES = (
 def build_connector(
     hass: HomeAssistant, data: Mapping[str, Any], limiter: RequestLimiter | None = None
 ) -> Connector:
-    """Build the entry's connector on HA's shared HTTP session."""
+    """Build the entry's connector on HA's shared HTTP session (or one of its own)."""
     cls = CONNECTORS[data[CONF_VENDOR]]
-    return cls.from_config(async_get_clientsession(hass), data, limiter)
+    if cls.own_cookie_jar:
+        # unsafe: also keep cookies of hosts given as IP addresses.
+        session = async_create_clientsession(
+            hass, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
+    else:
+        session = async_get_clientsession(hass)
+    return cls.from_config(session, data, limiter)
 
 
 def shared_limiter(
@@ -213,6 +224,16 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
     def vendor_name(self) -> str:
         """The vendor's display name."""
         return VENDOR_NAMES[self.vendor]
+
+    @property
+    def connection_name(self) -> str:
+        """Name of the entry's connection device: the vendor and the entry title."""
+        title = self.config_entry.title
+        return (
+            title
+            if title.startswith(self.vendor_name)
+            else f"{self.vendor_name} {title}"
+        )
 
     async def _async_setup(self) -> None:
         """Restore the request counters so restarts cannot overspend the quota."""
@@ -373,7 +394,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             registry.async_get_or_create(
                 config_entry_id=entry_id,
                 identifiers={self.entry_identifier},
-                name=f"{self.vendor_name} {self.config_entry.title}",
+                name=self.connection_name,
                 manufacturer=self.vendor_name,
                 model="Sungaze connection",
                 entry_type=dr.DeviceEntryType.SERVICE,

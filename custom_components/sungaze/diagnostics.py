@@ -31,6 +31,7 @@ TO_REDACT = {
     "client_secret",
     "refresh_token",
     "address",
+    "station_ids",
     "serial",
     "title",
     "unique_id",

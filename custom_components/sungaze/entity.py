@@ -6,7 +6,10 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .coordinator import SungazeCoordinator
-from .model import Device, Readings
+from .model import Device, DeviceKind, Readings
+
+# Fine-grained hardware: its entities start disabled (users opt in).
+DISABLED_BY_DEFAULT = frozenset({DeviceKind.BATTERY_MODULE})
 
 
 class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
@@ -21,6 +24,8 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
         super().__init__(coordinator)
         self.device_id = device.id
         self._attr_unique_id = f"{coordinator.vendor}_{device.id}_{key}"
+        if device.kind in DISABLED_BY_DEFAULT:
+            self._attr_entity_registry_enabled_default = False
         # The coordinator registers the device (parents first); this only links to it.
         self._attr_device_info = DeviceInfo(
             identifiers={coordinator.device_identifier(device.id)}

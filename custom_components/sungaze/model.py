@@ -111,6 +111,24 @@ WORK_MODES: Final = (
     "unknown",
 )
 SITE_STATUSES: Final = ("normal", "warning", "error", "offline", "unknown")
+OPERATING_MODES: Final = (
+    "standby",
+    "fault",
+    "firmware_update",
+    "pv_to_grid",
+    "pv_charging",
+    "pv_charging_to_grid",
+    "battery_discharging",
+    "pv_battery_discharging",
+    "ac_charging",
+    "pv_ac_charging",
+    "off_grid_battery",
+    "off_grid_ac_charging",
+    "off_grid_pv",
+    "off_grid_pv_charging",
+    "off_grid_pv_battery",
+)
+"""Where a hybrid inverter sends its power (EG4/Luxpower report it as a code)."""
 
 METRICS: Final[Mapping[str, MetricSpec]] = {
     spec.key: spec
@@ -158,6 +176,7 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("peak_power", "W", "power", state_class=None, technical=True),
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
+        _m("operating_mode", None, "enum", state_class=None, options=OPERATING_MODES),
     )
 }
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from ..model import Site, Snapshot
+from ..model import Device, Site, Snapshot
 
 MAX_PACING_WAIT = 5.0
 """Longest wait (s) for the minute window inside one update."""
@@ -94,6 +94,8 @@ class AccountInfo:
     unique_id: str
     title: str
     sites: tuple[Site, ...]
+    devices: tuple[Device, ...] = ()
+    """Devices found while identifying, for the config flow to show."""
 
 
 @dataclass(slots=True)
@@ -248,6 +250,9 @@ class Connector(ABC):
     default_url: ClassVar[str | None] = None
     pushes: ClassVar[bool] = False
     """True for vendors that push data (MQTT): no polling, `async_start` instead."""
+    own_cookie_jar: ClassVar[bool] = False
+    """True when the vendor's session lives in a cookie: the entry gets an HTTP
+    session with a jar of its own, so two entries cannot clobber each other."""
 
     def __init__(
         self,
