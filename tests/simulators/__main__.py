@@ -52,6 +52,28 @@ def _solaredge_entry(host: str, port: int) -> dict[str, Any]:
     }
 
 
+# The demo's EG4 monitor account: the simulator's default account, both stations.
+EG4_USERNAME = "solarfan"
+EG4_PASSWORD = "sunny-days-42"  # the simulator's, not a real secret
+EG4_STATION_IDS = ["31002", "31077"]
+
+
+def _eg4_entry(host: str, port: int) -> dict[str, Any]:
+    return {
+        "domain": DOMAIN,
+        "title": f"EG4 {EG4_USERNAME}",
+        "unique_id": f"eg4_{EG4_USERNAME}",
+        "data": {
+            "vendor": "eg4",
+            "username": EG4_USERNAME,
+            "password": EG4_PASSWORD,
+            "url": f"http://{host}:{port}",
+            "station_ids": EG4_STATION_IDS,
+        },
+        "options": {},
+    }
+
+
 @dataclass(frozen=True)
 class Vendor:
     """How to run one vendor's simulator for the demo."""
@@ -76,7 +98,7 @@ VENDORS: tuple[Vendor, ...] = (
         _solaredge_entry,
     ),
     Vendor("enphase", "enphase", "EnphaseSimulator", 18782, {}),
-    Vendor("eg4", "eg4", "EG4Simulator", 18783, {}),
+    Vendor("eg4", "eg4", "EG4Simulator", 18783, {}, _eg4_entry),
     Vendor("srp", "srp", "SRPSimulator", 18784, {}),
     Vendor("generac", "generac", "GeneracSimulator", 18785, {}),
     Vendor("tigo", "tigo", "TigoSimulator", 18786, {}),
