@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 import json
-from unittest.mock import PropertyMock, patch
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -18,7 +17,6 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     snapshot_platform,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.sungaze.const import DOMAIN
@@ -31,23 +29,6 @@ NOON = datetime(2026, 6, 21, 19, 0, tzinfo=UTC)  # 12:00 in Phoenix
 MORNING = datetime(2026, 6, 21, 16, 30, tzinfo=UTC)  # 09:30: batteries charging
 INVERTER = "sensor.18kpv_4512670002"
 STATION = "sensor.home"
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Serialise registry entries and states the Home Assistant way (stable ids)."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Create every entity enabled (HA core's fixture; phcc lacks it)."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        return_value=True,
-        new_callable=PropertyMock,
-    ):
-        yield
 
 
 async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:

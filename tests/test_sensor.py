@@ -1,14 +1,16 @@
 """Entity snapshots: what a SolarEdge site looks like in Home Assistant."""
 
-from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    snapshot_platform,
+)
 from syrupy.assertion import SnapshotAssertion
 
 from .conftest import NOON
@@ -33,33 +35,9 @@ async def test_entities(
     with patch("custom_components.sungaze.PLATFORMS", [platform]):
         assert await phoenix.config_entries.async_setup(solaredge_entry.entry_id)
         await phoenix.async_block_till_done()
-    entries = er.async_entries_for_config_entry(
-        entity_registry, solaredge_entry.entry_id
+    await snapshot_platform(
+        phoenix, entity_registry, snapshot, solaredge_entry.entry_id
     )
-    assert entries
-    assert {entry.domain for entry in entries} == {platform}
-    for entry in sorted(entries, key=lambda e: e.entity_id):
-        state = phoenix.states.get(entry.entity_id)
-        assert state is not None, entry.entity_id
-        assert _stable(entry, state, solaredge_entry.entry_id) == snapshot(
-            name=entry.entity_id
-        )
-
-
-def _stable(entry: er.RegistryEntry, state: State, entry_id: str) -> dict[str, Any]:
-    """What the user sees of an entity, without ids that change run to run."""
-    return {
-        "unique_id": entry.unique_id.replace(entry_id, "<entry_id>"),
-        "translation_key": entry.translation_key,
-        "original_name": entry.original_name,
-        "device_class": entry.original_device_class,
-        "entity_category": entry.entity_category,
-        "unit": entry.unit_of_measurement,
-        "capabilities": entry.capabilities,
-        "options": dict(entry.options),
-        "state": state.state,
-        "attributes": dict(state.attributes),
-    }
 
 
 async def test_technical_sensors_disabled_by_default(

@@ -447,9 +447,15 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 )
 
     @property
+    def connection_id(self) -> str:
+        """Stable id of the entry's connection (vendor account or link)."""
+        entry = self.config_entry
+        return f"{entry.unique_id or entry.entry_id}_connection"
+
+    @property
     def entry_identifier(self) -> tuple[str, str]:
         """Device-registry identifier of the entry's own (connection) device."""
-        return (DOMAIN, f"{self.config_entry.entry_id}")
+        return (DOMAIN, self.connection_id)
 
     def device_identifier(self, device_id: str) -> tuple[str, str]:
         """Device-registry identifier of one vendor device."""

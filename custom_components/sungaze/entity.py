@@ -50,6 +50,5 @@ class SungazeConnectionEntity(CoordinatorEntity[SungazeCoordinator]):
     def __init__(self, coordinator: SungazeCoordinator, key: str) -> None:
         """Attach the entity to the entry's connection device."""
         super().__init__(coordinator)
-        entry = coordinator.config_entry
-        self._attr_unique_id = f"{entry.entry_id}_{key}"
+        self._attr_unique_id = f"{coordinator.connection_id}_{key}"
         self._attr_device_info = DeviceInfo(identifiers={coordinator.entry_identifier})

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
+import logging
 from typing import Any, ClassVar
 
 import aiohttp
@@ -265,6 +266,7 @@ class Connector(ABC):
         self._session = session
         self.base_url = (base_url or self.default_url or "").rstrip("/")
         self.limiter = limiter or RequestLimiter(self.budget)
+        self._warned: set[str] = set()
 
     @classmethod
     @abstractmethod
@@ -298,6 +300,12 @@ class Connector(ABC):
     @abstractmethod
     async def async_fetch(self) -> Snapshot:
         """Fetch one snapshot of every selected site."""
+
+    def _log_once(self, key: str, message: str) -> None:
+        """Log a vendor oddity once per connector, not on every update."""
+        if key not in self._warned:
+            self._warned.add(key)
+            logging.getLogger(type(self).__module__).warning(message)
 
     async def async_start(self, on_snapshot: Callable[[Snapshot], None]) -> None:
         """Start receiving pushed snapshots; `on_snapshot` runs in the event loop."""

@@ -295,7 +295,6 @@ class EG4Connector(Connector):
         self._strings: dict[str, set[int]] = {}
         self._firmware: dict[str, str] = {}
         self._notes: dict[str, str] = {}
-        self._warned: set[str] = set()
         self._requests: Counter[str] = Counter()
         self._logins = 0
         self._relogins = 0
@@ -857,11 +856,6 @@ class EG4Connector(Connector):
             as_of=max(stamps) if stamps else None,
             online=all(r.online for r in members),
         )
-
-    def _log_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            _LOGGER.warning(message)
 
     def diagnostics(self) -> dict[str, Any]:
         """Request counters by endpoint, session renewals and notes; no identities."""

@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 import hashlib
 import json
-import logging
 import re
 from typing import Any, ClassVar, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,8 +62,6 @@ from .base import (
     RequestBudget,
     RequestLimiter,
 )
-
-_LOGGER = logging.getLogger(__name__)
 
 DEFAULT_URL: Final = "https://monitoringapi.solaredge.com/v2"
 REQUEST_TIMEOUT: Final = 30
@@ -161,7 +158,6 @@ class SolarEdgeConnector(Connector):
         self._alerts: tuple[Alert, ...] = ()
         self._alerts_at: datetime | None = None
         self._notes: dict[str, str] = {}
-        self._warned: set[str] = set()
 
     @classmethod
     def from_config(
@@ -535,11 +531,6 @@ class SolarEdgeConnector(Connector):
                 )
             )
         return tuple(alerts)
-
-    def _log_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            _LOGGER.warning(message)
 
     def diagnostics(self) -> dict[str, Any]:
         """Return budget counters and why features are absent."""
