@@ -33,9 +33,11 @@ from .connectors.base import (
     ApiRetiredError,
     AuthFailedError,
     ConnectionFailedError,
+    NoDataError,
     RateLimitedError,
     SungazeError,
 )
+from .config_flow_cps import CONF_TRANSPORT, CpsFlowMixin
 from .const import CONF_MIN_INTERVAL, CONF_SITE_ID, CONF_VENDOR, DOMAIN, LOGGER
 from .coordinator import SungazeConfigEntry, build_connector, min_sustainable_minutes
 from .model import Site
@@ -44,7 +46,7 @@ _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 
 
-class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
+class SungazeConfigFlow(CpsFlowMixin, ConfigFlow, domain=DOMAIN):
     """Add one vendor account (or one site of it) to Home Assistant."""
 
     VERSION = 1
@@ -76,6 +78,8 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "api_retired"
         except RateLimitedError:
             errors["base"] = "rate_limited"
+        except NoDataError:
+            errors["base"] = "no_data"
         except ConnectionFailedError:
             errors["base"] = "cannot_connect"
         except SungazeError:
@@ -142,6 +146,8 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for a new API key for the same site."""
         entry = self._get_reauth_entry()
+        if entry.data[CONF_VENDOR] == "cps":
+            return await self.async_step_reauth_cps(user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **user_input}
@@ -161,6 +167,8 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the key (or the API URL) of an existing site."""
         entry = self._get_reconfigure_entry()
+        if entry.data[CONF_VENDOR] == "cps":
+            return await self.async_reconfigure_cps(entry.data[CONF_TRANSPORT], user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **user_input}

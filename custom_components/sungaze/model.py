@@ -150,6 +150,8 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("pv_current", "A", "current", precision=2, indexed=True, technical=True),
         _m("dc_power", "W", "power", precision=0, technical=True),
         _m("temperature", "°C", "temperature", precision=1, technical=True),
+        _m("internal_temperature", "°C", "temperature", precision=1, technical=True),
+        _m("transformer_temperature", "°C", "temperature", precision=1, technical=True),
         _m("peak_power", "W", "power", state_class=None, technical=True),
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
