@@ -16,7 +16,7 @@ from custom_components.sungaze.connectors.base import (
     BadPayloadError,
     ConnectionFailedError,
 )
-from custom_components.sungaze.connectors.cps import LifetimeStitcher
+from custom_components.sungaze.connectors.cps import CpsConnector, LifetimeStitcher
 from custom_components.sungaze.connectors.cps_modbus import CpsModbusConnector
 from custom_components.sungaze.model import CounterGuard, CounterKind, Severity
 
@@ -453,3 +453,16 @@ async def test_diagnostics_without_serials(
     assert "11491338014" not in repr(diagnostics)
     assert diagnostics["units"][0]["device_code"] == "0x4032"
     assert diagnostics["requests_total"] == 2
+
+
+def test_entries_on_one_gateway_share_a_limiter() -> None:
+    """Two entries on one Modbus endpoint queue behind each other; MQTT entries do not."""
+    modbus = {"vendor": "cps", "transport": "modbus", "host": "10.0.0.5", "port": 502}
+    same = CpsConnector.budget_key({**modbus, "unit_ids": [1]})
+    assert same == CpsConnector.budget_key({**modbus, "unit_ids": [2]})
+    assert same != CpsConnector.budget_key({**modbus, "port": 503})
+    mqtt = {"vendor": "cps", "transport": "mqtt", "host": "10.0.0.5", "port": 1883}
+    assert CpsConnector.budget_key(
+        {**mqtt, "topic_prefix": "a"}
+    ) != CpsConnector.budget_key({**mqtt, "topic_prefix": "b"})
+    assert CpsConnector.budget.concurrency == 1

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+import hashlib
 import logging
 import re
 from typing import Any, ClassVar, Final
@@ -37,7 +38,7 @@ from typing import Any, ClassVar, Final
 import aiohttp
 
 from ..model import Alert, Device, DeviceKind, Readings, Severity, Site, Value
-from .base import Connector, RequestLimiter
+from .base import Connector, RequestBudget, RequestLimiter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -443,6 +444,20 @@ class CpsConnector(Connector):
     """Registry entry for CPS: builds the Modbus or the MQTT connector."""
 
     vendor: ClassVar[str] = "cps"
+    budget: ClassVar[RequestBudget] = RequestBudget(concurrency=1)
+    """No quota; one request at a time (RS-485 is half duplex)."""
+
+    @classmethod
+    def budget_key(cls, data: Mapping[str, Any]) -> str:
+        """Entries reading through the same Modbus endpoint share one limiter.
+
+        So two entries on one RS-485 gateway still send one request at a time.
+        """
+        if data.get("transport", "modbus") == "modbus":
+            where = f"{data.get('host')}:{data.get('port')}"
+        else:
+            where = repr(sorted(data.items()))
+        return f"cps_{hashlib.sha256(where.encode()).hexdigest()[:16]}"
 
     @classmethod
     def from_config(

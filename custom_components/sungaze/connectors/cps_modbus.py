@@ -25,6 +25,11 @@ Link behaviour:
   gateway cannot be reached, updates fail fast while the next attempt waits
   with exponential back-off (1 s doubling to 2 min).
 
+A serial port (USB RS-485 adapter) is not offered: pymodbus' serial client
+needs pyserial, which Home Assistant 2026.10 no longer ships or pins (its own
+serial integrations moved to serialx). ser2net or any RS-485 gateway in
+transparent mode serves such an adapter as RTU over TCP.
+
 UNCONFIRMED choices: 32-bit values are high word first (B.2); the word-order
 option swaps the halves of the lifetime energy and the serial for gateways or
 firmware that do. Exception 0x04 (device failure) and 0x06 (busy) count as
