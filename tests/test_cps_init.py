@@ -269,7 +269,7 @@ async def test_lifetime_counter_over_a_day(
 
 
 async def test_gateway_lost_and_back(
-    phoenix: HomeAssistant, cps_modbus: StartSim
+    phoenix: HomeAssistant, freezer: FrozenDateTimeFactory, cps_modbus: StartSim
 ) -> None:
     """A gateway that goes away makes the entities unavailable until it is back."""
     sim = await cps_modbus({1: PVI14TL_208})
@@ -287,7 +287,9 @@ async def test_gateway_lost_and_back(
     assert phoenix.states.get(power).state == STATE_UNAVAILABLE
     assert phoenix.states.get(status).state == "disconnected"
     await sim.restart()
-    coordinator.connector._retry_at = 0  # skip the back-off wait  # type: ignore[attr-defined]
+    await coordinator.async_refresh()  # inside the back-off: not even tried
+    assert sim.connections == 1
+    freezer.tick(timedelta(seconds=2))
     await coordinator.async_refresh()
     await phoenix.async_block_till_done()
     assert phoenix.states.get(power).state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
@@ -380,3 +382,22 @@ async def test_mqtt_diagnostics_hide_credentials(
     assert "FLEX-00A1B2" not in text
     assert diagnostics["connector"]["connected"] is True
     assert diagnostics["connector"]["rejected"] == {}
+
+
+async def test_mqtt_login_refused_starts_reauth(
+    phoenix: HomeAssistant, cps_gateway: CpsGatewayPublisher, mosquitto: MosquittoBroker
+) -> None:
+    """A broker that refuses the stored login asks the user for a new one."""
+    stored = _mqtt_entry(mosquitto)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=stored.unique_id,
+        data={**stored.data, "password": "expired"},
+    )
+    entry.add_to_hass(phoenix)
+    assert not await phoenix.config_entries.async_setup(entry.entry_id)
+    await phoenix.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    flows = phoenix.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+    assert flows[0]["step_id"] == "reauth_cps"

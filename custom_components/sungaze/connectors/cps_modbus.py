@@ -40,7 +40,6 @@ which the firmware with the night-only lifetime counter is known (B.8).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -299,8 +298,9 @@ class CpsModbusConnector(CpsConnector):
         client = self._client
         if client is not None and client.connected:
             return client
-        loop = asyncio.get_running_loop()
-        if (wait := self._retry_at - loop.time()) > 0:
+        # Wall-clock seconds, like the request limiter: the wait follows time in tests.
+        now = datetime.now(UTC).timestamp()
+        if (wait := self._retry_at - now) > 0:
             raise ConnectionFailedError(
                 f"Modbus gateway unreachable; next attempt in {wait:.0f} s"
             )
@@ -312,7 +312,7 @@ class CpsModbusConnector(CpsConnector):
         if not await client.ctx.connect():
             low, high = self._backoff
             self._delay = min(max(self._delay * 2, low), high)
-            self._retry_at = loop.time() + self._delay
+            self._retry_at = now + self._delay
             raise ConnectionFailedError(
                 "Modbus gateway unreachable (connection refused or timed out)"
             )
