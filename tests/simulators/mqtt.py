@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -512,6 +513,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--prefix", default="cps")
     args = parser.parse_args()
+    # SIGTERM ends the run like Ctrl-C, so the broker is always stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = MosquittoBroker(port=args.port)
     broker.start()
     publisher = CpsGatewayPublisher(broker.host, broker.port, prefix=args.prefix)
