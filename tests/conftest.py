@@ -130,3 +130,54 @@ def eg4_entry(eg4: EG4Simulator) -> MockConfigEntry:
             "station_ids": ["31002", "31077"],
         },
     )
+
+
+# CPS (Chint): Modbus simulator, mosquitto broker and a gateway publishing to it.
+from collections.abc import Awaitable, Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from .simulators.cps_modbus import CpsModbusSimulator  # noqa: E402
+from .simulators.mqtt import MOSQUITTO, CpsGatewayPublisher, MosquittoBroker  # noqa: E402
+
+MQTT_USER = "gateway"
+MQTT_PASSWORD = "gateway-secret"
+
+
+@pytest.fixture
+async def cps_modbus(
+    socket_enabled: None,
+) -> AsyncIterator[Callable[..., Awaitable[CpsModbusSimulator]]]:
+    """Start CPS Modbus simulators on free loopback ports; all stop at the end."""
+    started: list[CpsModbusSimulator] = []
+
+    async def start(*args: Any, **kwargs: Any) -> CpsModbusSimulator:
+        simulator = CpsModbusSimulator(*args, **kwargs)
+        await simulator.start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        await simulator.stop()
+
+
+@pytest.fixture
+async def mosquitto(socket_enabled: None) -> AsyncIterator[MosquittoBroker]:
+    """A real mosquitto on a free loopback port, with one user."""
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (scripts/setup installs it)")
+    broker = MosquittoBroker(users={MQTT_USER: MQTT_PASSWORD})
+    await broker.async_start()
+    yield broker
+    await broker.async_close()
+
+
+@pytest.fixture
+async def cps_gateway(mosquitto: MosquittoBroker) -> AsyncIterator[CpsGatewayPublisher]:
+    """A CPS gateway publishing two simulated inverters to `mosquitto`."""
+    publisher = CpsGatewayPublisher(
+        mosquitto.host, mosquitto.port, username=MQTT_USER, password=MQTT_PASSWORD
+    )
+    await publisher.async_connect()
+    yield publisher
+    await publisher.async_disconnect()

@@ -122,3 +122,14 @@ def test_guard_daily_resets_only_on_new_day() -> None:
     guard = CounterGuard(CounterKind.DAILY, max_power_w=10_000)
     guard.accept(20_000.0, T0, day1)
     assert guard.accept(900_000.0, T0 + timedelta(hours=1), day2) == 20_000.0
+
+
+def test_guard_never_accepts_a_slightly_low_series() -> None:
+    """A steady series just below the published value is held, however long."""
+    guard = CounterGuard(CounterKind.LIFETIME, confirm=3)
+    guard.accept(9_000_000.0, T0)
+    for step in range(1, 10):
+        held = guard.accept(8_990_000.0 + step, T0 + timedelta(minutes=15 * step))
+        assert held == 9_000_000.0
+    # Once the vendor catches up, its values flow again.
+    assert guard.accept(9_000_500.0, T0 + timedelta(hours=3)) == 9_000_500.0

@@ -29,12 +29,14 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
+from .config_flow_cps import CONF_TRANSPORT, CpsFlowMixin
 from .connectors import CONNECTORS
 from .connectors.base import (
     AccountInfo,
     ApiRetiredError,
     AuthFailedError,
     ConnectionFailedError,
+    NoDataError,
     RateLimitedError,
     SungazeError,
 )
@@ -61,7 +63,7 @@ SECRETS: dict[str, str] = {"eg4": CONF_PASSWORD}
 """The credential a reauth asks for, by vendor; an API key unless listed."""
 
 
-class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
+class SungazeConfigFlow(CpsFlowMixin, ConfigFlow, domain=DOMAIN):
     """Add one vendor account (or one site of it) to Home Assistant."""
 
     VERSION = 1
@@ -96,6 +98,8 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "api_retired"
         except RateLimitedError:
             errors["base"] = "rate_limited"
+        except NoDataError:
+            errors["base"] = "no_data"
         except ConnectionFailedError:
             errors["base"] = "cannot_connect"
         except SungazeError:
@@ -286,6 +290,8 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask again for the secret the vendor refused (API key or password)."""
         entry = self._get_reauth_entry()
+        if entry.data[CONF_VENDOR] == "cps":
+            return await self.async_step_reauth_cps(user_input)
         vendor = entry.data[CONF_VENDOR]
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -317,6 +323,10 @@ class SungazeConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         if entry.data[CONF_VENDOR] == "eg4":
             return await self.async_step_eg4()
+        if entry.data[CONF_VENDOR] == "cps":
+            return await self.async_reconfigure_cps(
+                entry.data[CONF_TRANSPORT], user_input
+            )
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _flatten(entry.data, user_input)

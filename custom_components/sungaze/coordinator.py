@@ -229,11 +229,11 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
     def connection_name(self) -> str:
         """Name of the entry's connection device: the vendor and the entry title."""
         title = self.config_entry.title
-        return (
-            title
-            if title.startswith(self.vendor_name)
-            else f"{self.vendor_name} {title}"
-        )
+        # Prefixed unless it already is, so it never takes the name of a site
+        # or gateway device titled like the entry.
+        if title.startswith(self.vendor_name):
+            return title
+        return f"{self.vendor_name} {title}"
 
     async def _async_setup(self) -> None:
         """Restore the request counters so restarts cannot overspend the quota."""
@@ -366,6 +366,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         """Accept a snapshot pushed by the connector (MQTT and the like)."""
         self.status = "ok"
         self.last_success = dt_util.utcnow()
+        # Devices first, as for polled data: entities must find theirs named.
+        self._register_devices(snapshot)
+        self._remove_stale_devices(snapshot)
         self.async_set_updated_data(snapshot)
 
     def _issue_id(self, key: str) -> str:

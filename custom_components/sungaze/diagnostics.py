@@ -49,8 +49,8 @@ async def async_get_config_entry_diagnostics(
     if coordinator is None:
         return result
     result["status"] = coordinator.status
-    if (error := coordinator.last_exception) is not None:
-        result["last_exception"] = f"{error} ({error.__cause__!r})"
+    error = coordinator.last_exception
+    result["last_exception"] = f"{error} ({error.__cause__!r})" if error else None
     result["update_interval"] = str(coordinator.update_interval)
     result["connector"] = async_redact_data(
         coordinator.connector.diagnostics(), TO_REDACT

@@ -173,6 +173,8 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("pv_current", "A", "current", precision=2, indexed=True, technical=True),
         _m("dc_power", "W", "power", precision=0, technical=True),
         _m("temperature", "°C", "temperature", precision=1, technical=True),
+        _m("internal_temperature", "°C", "temperature", precision=1, technical=True),
+        _m("transformer_temperature", "°C", "temperature", precision=1, technical=True),
         _m("peak_power", "W", "power", state_class=None, technical=True),
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
@@ -308,6 +310,10 @@ def as_float(raw: object, *, scale: float = 1.0) -> float | None:
     return value * scale
 
 
+RESET_FRACTION: Final = 0.1
+"""A held-back series must start below this share of the last good value to be a reset."""
+
+
 @dataclass(slots=True)
 class CounterGuard:
     """Keeps an energy counter from going backwards or spiking.
@@ -315,8 +321,9 @@ class CounterGuard:
     HA's statistics treat any decrease of a `total_increasing` sensor as a meter
     reset and count the next value again, so one bad poll can add megawatt-hours
     to the Energy dashboard. A suspicious value is held back (the last good value
-    stays) and logged once; a lower value that then rises consistently for
-    `confirm` updates is accepted as a genuine reset or replacement of the meter.
+    stays) and logged once; a series that restarted near zero and then rises
+    consistently for `confirm` updates is accepted as a genuine reset or
+    replacement of the meter.
     """
 
     kind: CounterKind
@@ -365,7 +372,10 @@ class CounterGuard:
         if pending and (new < pending[-1][0] or as_of <= pending[-1][1]):
             pending.clear()
         pending.append((new, as_of))
-        if len(pending) >= self.confirm and new < (self.value or 0.0):
+        # Only a counter that restarted near zero is a new meter: accepting a
+        # slightly low series would make HA count the whole total again.
+        restarted = pending[0][0] <= RESET_FRACTION * (self.value or 0.0)
+        if len(pending) >= self.confirm and restarted and new < (self.value or 0.0):
             _LOGGER.warning(
                 "Energy counter restarted at %s and rose steadily for %s updates; "
                 "accepting it as a reset meter",

@@ -76,7 +76,7 @@ LAST_REPORT = SensorEntityDescription(
 
 CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
     SungazeConnectionSensorEntityDescription(
-        key="connection_status",
+        key="status",
         translation_key="connection_status",
         device_class=SensorDeviceClass.ENUM,
         options=list(STATUSES),

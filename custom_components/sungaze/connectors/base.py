@@ -50,6 +50,10 @@ class ConnectionFailedError(SungazeError):
     """The vendor could not be reached or answered with a server error."""
 
 
+class NoDataError(ConnectionFailedError):
+    """Reachable, but the device or gateway has sent nothing to read yet."""
+
+
 class BadPayloadError(SungazeError):
     """The vendor answered something we cannot understand."""
 
