@@ -102,7 +102,9 @@ VENDORS: tuple[Vendor, ...] = (
     Vendor("srp", "srp", "SRPSimulator", 18784, {}),
     Vendor("generac", "generac", "GeneracSimulator", 18785, {}),
     Vendor("tigo", "tigo", "TigoSimulator", 18786, {}),
-    Vendor("cps", "cps", "CPSSimulator", 18787, {}),
+    Vendor("cps-modbus", "cps_modbus", "CpsModbusSimulator", 18787, {}),
+    # Needs mosquitto (scripts/setup installs it); skipped with a message if absent.
+    Vendor("cps-mqtt", "mqtt", "CpsMqttDemo", 18788, {}),
 )
 
 

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 import contextlib
+import dataclasses
 from datetime import UTC, datetime
 import json
 import os
@@ -464,7 +465,9 @@ class CpsMqttDemo:
         broker = self.broker = MosquittoBroker(port=port or None)
         broker.host = host
         await broker.async_start()
-        publisher = self.publisher = CpsGatewayPublisher(broker.host, broker.port)
+        publisher = self.publisher = CpsGatewayPublisher(
+            broker.host, broker.port, models=_gateway_demo_models()
+        )
         await publisher.async_connect()
         self._task = asyncio.create_task(self._publish())
         return f"mqtt://{broker.host}:{broker.port}"
@@ -485,6 +488,20 @@ class CpsMqttDemo:
             await self.publisher.async_disconnect()
         if self.broker is not None:
             await self.broker.async_close()
+
+
+def _gateway_demo_models() -> dict[int, InverterModel]:
+    """The demo's Modbus units again, under other serials: other inverters.
+
+    Two entries reporting one inverter would give its entities the same ids.
+    """
+    return {
+        unit: InverterModel(
+            dataclasses.replace(model.profile, serial=f"{int(model.profile.serial) + 7}"),
+            tz=model.tz,
+        )
+        for unit, model in demo_models().items()
+    }
 
 
 def demo_entry(host: str, port: int) -> dict[str, Any]:
