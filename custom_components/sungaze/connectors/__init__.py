@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from .base import Connector
+from .enphase import EnphaseConnector
 from .solaredge import SolarEdgeConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
+    EnphaseConnector.vendor: EnphaseConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
 }
