@@ -7,6 +7,9 @@ with `bind_implementation`, which returns that vendor's implementation:
 
 * Enphase authenticates the client with HTTP Basic (its Spring token endpoint
   refuses credentials in the body), parameters form-encoded.
+* SolarEdge site access posts a JSON body with the client credentials, and its
+  consent page does not send `state` back; the flow id travels in
+  `external_id`, which SolarEdge echoes (see `oauth.SolarEdgeCallbackView`).
 
 Both map token-endpoint failures the way HA's helper does: 429 and 5xx are
 transient, other 4xx mean the grant is dead (re-authentication).
@@ -52,6 +55,8 @@ ENPHASE_TOKEN_URL = "https://api.enphaseenergy.com/oauth/token"  # noqa: S105
 # PR); the `/v2/authorize` URL seen once was a guess. Research note §1.3.2.
 SOLAREDGE_AUTHORIZE_URL = "https://connect.solaredge.com/authorize"
 SOLAREDGE_TOKEN_URL = "https://monitoringapi.solaredge.com/v2/oauth2/token"  # noqa: S105
+SOLAREDGE_SCOPE = "SITE_DATA DEVICE_DATA"
+SOLAREDGE_ACCESS_MONTHS = "24"
 SOLAREDGE_CALLBACK_PATH = f"/api/{DOMAIN}/solaredge/callback"
 
 
@@ -140,8 +145,65 @@ class EnphaseImplementation(_VendorImplementation):
         )
 
 
+class SolarEdgeImplementation(_VendorImplementation):
+    """SolarEdge site access: JSON token body; the callback carries no `state`."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        auth_domain: str,
+        credential: ClientCredential,
+        authorization_server: AuthorizationServer,
+    ) -> None:
+        """Bind the credential to SolarEdge's servers."""
+        super().__init__(hass, auth_domain, credential, authorization_server)
+        self.external_id: str | None = None
+
+    @override
+    async def async_generate_authorize_url(self, flow_id: str) -> str:
+        """The consent page returns to the app's DEFAULT registered redirect URL.
+
+        No `redirect_uri` is sent (SolarEdge refuses unexpected ones and always
+        uses the DEFAULT one) and no `response_type` (the production client that
+        works does not send it). `external_id` comes back on the callback and
+        carries the signed flow id; `state` is sent too, in case it ever does.
+        """
+        from .oauth import sign_flow_id
+
+        self.external_id = sign_flow_id(self.hass, flow_id)
+        return str(
+            URL(self.authorize_url).with_query(
+                {
+                    "client_id": self.client_id,
+                    "scope": SOLAREDGE_SCOPE,
+                    "access_duration": SOLAREDGE_ACCESS_MONTHS,
+                    "external_id": self.external_id,
+                    "state": self.external_id,
+                }
+            )
+        )
+
+    @override
+    async def async_resolve_external_data(self, external_data: Any) -> dict[str, Any]:
+        """Exchange the code; the redirect URI is the registered one (not sent)."""
+        return await self._token_request(
+            {"grant_type": "authorization_code", "code": external_data["code"]}
+        )
+
+    @override
+    async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        return await self._post(
+            json={
+                **data,
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            }
+        )
+
+
 _VENDORS: dict[str, type[_VendorImplementation]] = {
     "enphase": EnphaseImplementation,
+    "solaredge": SolarEdgeImplementation,
 }
 
 

@@ -16,6 +16,7 @@ from homeassistant.const import CONF_API_KEY, CONF_URL
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import config_entry_oauth2_flow
+from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -29,7 +30,7 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .application_credentials import bind_implementation
+from .application_credentials import SOLAREDGE_CALLBACK_PATH, bind_implementation
 from .connectors import CONNECTORS
 from .connectors.base import (
     AccountInfo,
@@ -38,6 +39,7 @@ from .connectors.base import (
     ConnectionFailedError,
     Connector,
     RateLimitedError,
+    StaticToken,
     SungazeError,
 )
 from .connectors.enphase import CONF_PLAN, DEFAULT_PLAN, PLANS
@@ -56,9 +58,12 @@ from .coordinator import (
     shared_limiter,
 )
 from .model import Site
-from .oauth import async_token_provider
+from .oauth import async_register_callback_view, async_token_provider
 
 SECTION_ADVANCED = "advanced"
+CONF_MODE = "mode"
+MODE_API_KEY = "api_key"
+MODE_SITE_ACCESS = "site_access"
 CONF_SYSTEM_IDS = "system_ids"
 CONF_AUTH_IMPLEMENTATION = "auth_implementation"
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -129,19 +134,54 @@ class SungazeConfigFlow(
     async def async_step_solaredge(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for a SolarEdge V2 API key."""
+        """SolarEdge: a V2 API key (Fleet access) or a homeowner's sign-in."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _flatten({CONF_VENDOR: "solaredge"}, user_input)
-            if (account := await self._async_identify(data, errors)) is not None:
-                self._data = data
-                self._sites = account.sites
-                if len(account.sites) == 1:
-                    return await self._async_create_site(account.sites[0])
-                return await self.async_step_site()
+            mode = user_input.get(CONF_MODE, MODE_API_KEY)
+            form = {k: v for k, v in user_input.items() if k != CONF_MODE}
+            if mode == MODE_SITE_ACCESS:
+                form.pop(CONF_API_KEY, None)
+                self._data = _flatten({CONF_VENDOR: "solaredge"}, form)
+                async_register_callback_view(self.hass)
+                return await self.async_step_pick_implementation()
+            if not form.get(CONF_API_KEY):
+                errors[CONF_API_KEY] = "api_key_required"
+            else:
+                data = _flatten({CONF_VENDOR: "solaredge"}, form)
+                if (account := await self._async_identify(data, errors)) is not None:
+                    self._data = data
+                    self._sites = account.sites
+                    if len(account.sites) == 1:
+                        return await self._async_create_site(account.sites[0])
+                    return await self.async_step_site()
+        schema = self._key_schema({})
         return self.async_show_form(
-            step_id="solaredge", data_schema=self._key_schema({}), errors=errors
+            step_id="solaredge",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_MODE, default=MODE_API_KEY): SelectSelector(
+                        SelectSelectorConfig(
+                            options=[MODE_API_KEY, MODE_SITE_ACCESS],
+                            translation_key="solaredge_mode",
+                        )
+                    ),
+                    vol.Optional(CONF_API_KEY): _PASSWORD,
+                    vol.Required(SECTION_ADVANCED): schema.schema[
+                        vol.Required(SECTION_ADVANCED)
+                    ],
+                }
+            ),
+            description_placeholders={"callback": self._callback_url()},
+            errors=errors,
         )
+
+    def _callback_url(self) -> str:
+        """Where SolarEdge must send the homeowner back (to register as DEFAULT)."""
+        try:
+            base = get_url(self.hass, prefer_external=True)
+        except NoURLAvailableError:
+            base = "https://<your Home Assistant address>"
+        return f"{base}{SOLAREDGE_CALLBACK_PATH}"
 
     async def async_step_enphase(
         self, user_input: dict[str, Any] | None = None
@@ -167,7 +207,61 @@ class SungazeConfigFlow(
 
     async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
         """The vendor issued a token: find what it reaches."""
-        return await self._async_enphase_grant({**self._data, **data})
+        if self._data[CONF_VENDOR] == "enphase":
+            return await self._async_enphase_grant({**self._data, **data})
+        self._data = {**self._data, **data}
+        site_id = self.external_data.get("site_id")
+        if self.source == SOURCE_REAUTH:
+            site_id = site_id or self._get_reauth_entry().data[CONF_SITE_ID]
+        if not site_id:  # the callback did not name the site: ask
+            return await self.async_step_site_access_site()
+        errors: dict[str, str] = {}
+        result = await self._async_site_access(str(site_id), errors)
+        return result or self.async_abort(reason=errors["base"])
+
+    async def async_step_site_access_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask which site was approved, when SolarEdge did not say."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            site_id = str(user_input[CONF_SITE_ID]).strip()
+            if (result := await self._async_site_access(site_id, errors)) is not None:
+                return result
+        return self.async_show_form(
+            step_id="site_access_site",
+            data_schema=vol.Schema({vol.Required(CONF_SITE_ID): str}),
+            errors=errors,
+        )
+
+    async def _async_site_access(
+        self, site_id: str, errors: dict[str, str]
+    ) -> ConfigFlowResult | None:
+        """Check the approved site with the new token; create or update the entry."""
+        data = {**self._data, CONF_SITE_ID: site_id}
+        _, limiter = shared_limiter(self.hass, data)
+        connector = build_connector(
+            self.hass, data, limiter, StaticToken(data["token"]["access_token"])
+        )
+        account = await self._async_identify_with(connector, errors)
+        if account is None:
+            if errors["base"] == "invalid_auth":
+                errors["base"] = "site_not_approved"
+            return None
+        site = account.sites[0]
+        if self.source == SOURCE_REAUTH:
+            entry = self._get_reauth_entry()
+            if site.id != entry.data[CONF_SITE_ID]:
+                return self.async_abort(reason="wrong_account")
+            return self.async_update_reload_and_abort(
+                entry,
+                data_updates={
+                    key: data[key] for key in (CONF_AUTH_IMPLEMENTATION, "token")
+                },
+            )
+        await self.async_set_unique_id(f"solaredge_{site.id}")
+        self._abort_if_unique_id_configured()
+        return self.async_create_entry(title=site.name, data=data)
 
     async def _async_enphase_grant(self, data: dict[str, Any]) -> ConfigFlowResult:
         reauth = self.source == SOURCE_REAUTH
@@ -287,9 +381,12 @@ class SungazeConfigFlow(
         """Sign in with the vendor again (the grant expired or was revoked)."""
         entry = self._get_reauth_entry()
         if user_input is None:
+            keyed = entry.data[CONF_VENDOR] == "enphase"
             return self.async_show_form(
                 step_id="reauth_oauth",
-                data_schema=vol.Schema({vol.Optional(CONF_API_KEY): _PASSWORD}),
+                data_schema=vol.Schema(
+                    {vol.Optional(CONF_API_KEY): _PASSWORD} if keyed else {}
+                ),
                 description_placeholders={
                     "title": entry.title,
                     "vendor": VENDOR_NAMES[entry.data[CONF_VENDOR]],
@@ -302,6 +399,8 @@ class SungazeConfigFlow(
         }
         if user_input.get(CONF_API_KEY):
             self._data[CONF_API_KEY] = user_input[CONF_API_KEY]
+        if entry.data[CONF_VENDOR] == "solaredge":
+            async_register_callback_view(self.hass)
         return await self.async_step_pick_implementation(
             {"implementation": entry.data[CONF_AUTH_IMPLEMENTATION]}
         )
@@ -334,6 +433,9 @@ class SungazeConfigFlow(
         entry = self._get_reconfigure_entry()
         if entry.data.get(CONF_VENDOR) == "enphase":
             return await self.async_step_reconfigure_enphase(user_input)
+        if CONF_AUTH_IMPLEMENTATION in entry.data:
+            # A site-access grant names its one site: nothing to change here.
+            return self.async_abort(reason="reconfigure_site_access")
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _flatten(entry.data, user_input)

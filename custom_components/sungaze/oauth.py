@@ -1,4 +1,4 @@
-"""OAuth 2.0 tokens of a config entry.
+"""OAuth 2.0 tokens of a config entry, and SolarEdge's sign-in callback.
 
 Enphase and SolarEdge rotate the refresh token on every refresh and kill the
 old one. Losing the new one means the homeowner must approve the app again by
@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 from typing import Any, cast
 
-from aiohttp import ClientError
+from aiohttp import ClientError, web
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
@@ -36,9 +39,10 @@ from homeassistant.exceptions import (
     OAuth2TokenRequestReauthError,
 )
 from homeassistant.helpers import config_entry_oauth2_flow
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 
-from .application_credentials import bind_implementation
+from .application_credentials import SOLAREDGE_CALLBACK_PATH, bind_implementation
 from .connectors.base import AuthFailedError, ConnectionFailedError
 from .const import CONF_VENDOR, DOMAIN
 
@@ -51,6 +55,7 @@ PENDING_SIGN_IN = 600
 """Seconds a SolarEdge sign-in may take before its callback is refused."""
 
 _STATES: HassKey[dict[str, _TokenState]] = HassKey(f"{DOMAIN}_tokens")
+_SIGNING: HassKey[_SignIns] = HassKey(f"{DOMAIN}_sign_ins")
 
 
 @dataclass(slots=True)
@@ -173,3 +178,98 @@ async def async_token_provider(hass: HomeAssistant, entry: ConfigEntry) -> Entry
 def async_forget_tokens(hass: HomeAssistant, entry_id: str) -> None:
     """Drop an entry's token bookkeeping when the entry is removed."""
     hass.data.get(_STATES, {}).pop(entry_id, None)
+
+
+# -- SolarEdge site access: the sign-in callback --------------------------------
+
+
+@dataclass(slots=True)
+class _SignIns:
+    """Flows waiting for a SolarEdge callback, and the key that signs their ids."""
+
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    pending: dict[str, float] = field(default_factory=dict)
+    view: bool = False
+
+
+def _sign_ins(hass: HomeAssistant) -> _SignIns:
+    return hass.data.setdefault(_SIGNING, _SignIns())
+
+
+def sign_flow_id(hass: HomeAssistant, flow_id: str) -> str:
+    """An opaque, signed reference to a flow, sent as SolarEdge's `external_id`."""
+    sign_ins = _sign_ins(hass)
+    sign_ins.pending[flow_id] = time.monotonic()
+    digest = hmac.new(sign_ins.key, flow_id.encode(), hashlib.sha256).hexdigest()
+    return f"{flow_id}.{digest[:32]}"
+
+
+def _flow_for(hass: HomeAssistant, reference: str | None) -> str | None:
+    """The flow a callback belongs to: its signed reference, else the only one."""
+    sign_ins = _sign_ins(hass)
+    now = time.monotonic()
+    for flow_id, started in list(sign_ins.pending.items()):
+        if now - started > PENDING_SIGN_IN:
+            del sign_ins.pending[flow_id]
+    if reference:
+        flow_id, _, digest = reference.rpartition(".")
+        expected = hmac.new(sign_ins.key, flow_id.encode(), hashlib.sha256).hexdigest()
+        if flow_id in sign_ins.pending and hmac.compare_digest(digest, expected[:32]):
+            return flow_id
+        return None
+    if len(sign_ins.pending) == 1:
+        # Neither external_id nor state came back: only one sign-in can be meant.
+        return next(iter(sign_ins.pending))
+    return None
+
+
+@callback
+def async_register_callback_view(hass: HomeAssistant) -> None:
+    """Serve the SolarEdge callback (once per HA run)."""
+    sign_ins = _sign_ins(hass)
+    if not sign_ins.view:
+        hass.http.register_view(SolarEdgeCallbackView())
+        sign_ins.view = True
+
+
+class SolarEdgeCallbackView(HomeAssistantView):
+    """Where SolarEdge's consent page sends the homeowner back.
+
+    HA's own `/auth/external/callback` needs `state`, which SolarEdge does not
+    return; this view finds the flow from `external_id` (echoed by SolarEdge)
+    or, failing that, takes the single sign-in started in the last 10 minutes.
+    It also keeps `site_id`, which HA's view would drop.
+    """
+
+    requires_auth = False
+    url = SOLAREDGE_CALLBACK_PATH
+    name = f"api:{DOMAIN}:solaredge:callback"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Resume the waiting config flow with the code (or the refusal)."""
+        hass = request.app[KEY_HASS]
+        query = request.query
+        flow_id = _flow_for(hass, query.get("external_id") or query.get("state"))
+        if flow_id is None:
+            return web.Response(
+                status=400,
+                text="No Sungaze sign-in is waiting for this answer. "
+                "Start adding SolarEdge again in Home Assistant.",
+            )
+        user_input: dict[str, Any] = {"state": {"flow_id": flow_id}}
+        if "code" in query:
+            user_input["code"] = query["code"]
+            if "site_id" in query:
+                user_input["site_id"] = query["site_id"]
+        elif "error" in query:
+            user_input["error"] = query["error"]
+        else:
+            return web.Response(status=400, text="Missing code or error parameter")
+        _sign_ins(hass).pending.pop(flow_id, None)
+        await hass.config_entries.flow.async_configure(
+            flow_id=flow_id, user_input=user_input
+        )
+        return web.Response(
+            headers={"content-type": "text/html"},
+            text="<script>window.close()</script>Signed in; you can close this tab.",
+        )

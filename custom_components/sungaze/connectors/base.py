@@ -71,6 +71,20 @@ class TokenProvider(Protocol):
         ...
 
 
+class StaticToken:
+    """A token provider for an access token just issued (a config flow's)."""
+
+    def __init__(self, access_token: str) -> None:
+        """Hand out this token until the vendor refuses it."""
+        self._access_token = access_token
+
+    async def __call__(self, *, rejected: str | None = None) -> str:
+        """Return the token; it cannot be renewed once refused."""
+        if rejected is not None and rejected == self._access_token:
+            raise AuthFailedError("The access token was refused")
+        return self._access_token
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestBudget:
     """What a vendor allows. None means unlimited."""

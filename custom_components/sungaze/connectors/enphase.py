@@ -99,6 +99,7 @@ from .base import (
     RateLimitedError,
     RequestBudget,
     RequestLimiter,
+    StaticToken,
     TokenProvider,
 )
 
@@ -204,18 +205,6 @@ class _NotIncluded(Exception):
 
 class _Refused(Exception):
     """Another 4xx on an optional endpoint: skip the feature, keep the rest."""
-
-
-class _StaticToken:
-    """A token provider for a token that was just issued (no refresh)."""
-
-    def __init__(self, access_token: str) -> None:
-        self._access_token = access_token
-
-    async def __call__(self, *, rejected: str | None = None) -> str:
-        if rejected is not None and rejected == self._access_token:
-            raise AuthFailedError("The access token was refused")
-        return self._access_token
 
 
 def _epoch(raw: object) -> datetime | None:
@@ -373,7 +362,7 @@ class EnphaseConnector(Connector):
         """Build from entry data with the stored access token (no refresh)."""
         token = data.get("token") or {}
         return cls.from_oauth(
-            session, data, limiter, _StaticToken(str(token.get("access_token", "")))
+            session, data, limiter, StaticToken(str(token.get("access_token", "")))
         )
 
     @classmethod
