@@ -207,12 +207,14 @@ def test_daily_series_folds_old_days() -> None:
     assert series.params(today) == {"end_date": "2026-06-21"}
     assert series.update(first, [100, 200, 300, 400, 50], today) == (50, 1050)
     assert series.params(today)["start_date"] == "2026-06-19"
-    assert series.update(first, [1, 2], today) == (None, None)  # wrong start
     assert series.update(today - timedelta(days=2), [300, 400, 70], today) == (
         70,
         1070,
     )
-    assert series.update(today, [None], today) == (None, None)
+    assert series.update(today, [None], today) == (None, None)  # junk: skipped
+    assert series.params(today)["start_date"] == "2026-06-19"
+    assert series.update(first, [1, 2], today) == (None, None)  # moved history
+    assert series.params(today) == {"end_date": "2026-06-21"}  # refetch it whole
     empty = DailySeries()
     assert empty.update(None, [], today) == (0.0, 0.0)
 

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from datetime import timedelta
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -403,9 +404,12 @@ async def test_dead_refresh_token_asks_to_sign_in_once(
     freezer: FrozenDateTimeFactory,
     browser: ClientSession,
     hass_client_no_auth: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A refused refresh token: one reauth flow, no more token requests; sign-in fixes it."""
+    caplog.set_level(logging.DEBUG)
     entry = init_enphase
+    dead = dict(entry.data["token"])
     enphase.kill_grants()
     await _tick(hass, freezer, timedelta(days=1))
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -430,6 +434,17 @@ async def test_dead_refresh_token_asks_to_sign_in_once(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.data["token"]["refresh_token"] in enphase.valid_refresh_tokens()
     assert hass.states.get(STATUS).state == "ok"
+    # Nothing secret reached the log, not even at debug level.
+    secrets = (
+        dead["refresh_token"],
+        dead["access_token"],
+        entry.data["token"]["refresh_token"],
+        entry.data["token"]["access_token"],
+        enphase.app0.api_key,
+        enphase.app0.client_secret,
+    )
+    for secret in secrets:
+        assert secret not in caplog.text
 
 
 async def test_reauth_with_another_account_is_refused(

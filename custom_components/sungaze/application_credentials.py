@@ -148,17 +148,6 @@ class EnphaseImplementation(_VendorImplementation):
 class SolarEdgeImplementation(_VendorImplementation):
     """SolarEdge site access: JSON token body; the callback carries no `state`."""
 
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        auth_domain: str,
-        credential: ClientCredential,
-        authorization_server: AuthorizationServer,
-    ) -> None:
-        """Bind the credential to SolarEdge's servers."""
-        super().__init__(hass, auth_domain, credential, authorization_server)
-        self.external_id: str | None = None
-
     @override
     async def async_generate_authorize_url(self, flow_id: str) -> str:
         """The consent page returns to the app's DEFAULT registered redirect URL.
@@ -170,15 +159,15 @@ class SolarEdgeImplementation(_VendorImplementation):
         """
         from .oauth import sign_flow_id
 
-        self.external_id = sign_flow_id(self.hass, flow_id)
+        reference = sign_flow_id(self.hass, flow_id)
         return str(
             URL(self.authorize_url).with_query(
                 {
                     "client_id": self.client_id,
                     "scope": SOLAREDGE_SCOPE,
                     "access_duration": SOLAREDGE_ACCESS_MONTHS,
-                    "external_id": self.external_id,
-                    "state": self.external_id,
+                    "external_id": reference,
+                    "state": reference,
                 }
             )
         )

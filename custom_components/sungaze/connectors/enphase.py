@@ -1,11 +1,12 @@
 """Enphase Monitoring API v4 (Enlighten cloud), reached with OAuth 2.0.
 
-Library choice: PyPI has `python-enlighten-api`-style clients, but they are
-synchronous `requests` code, target the retired v2 API, or were last released
-years ago; `pyenphase` speaks to the local gateway, not the cloud. None fits an
-async, quota-aware HA integration, so this is a small hand-written aiohttp
-client. OAuth itself is not hand-written: Home Assistant's OAuth helper owns the
-grant, and this connector only asks a `TokenProvider` for a valid access token.
+Library choice: `pyenphase` (maintained, async, HA core's) talks to the local
+IQ Gateway, not this cloud API. The v4 cloud clients found (`python_enlighten_api`
+and similar scripts) are synchronous `requests` code without quota handling, and
+no maintained async v4 client is published on PyPI. So this is a small
+hand-written aiohttp client. OAuth itself is not hand-written: Home Assistant's
+OAuth helper owns the grant, and this connector only asks a `TokenProvider` for
+a valid access token.
 
 Every call carries two credentials: `?key=` (the application's API key) and
 `Authorization: Bearer` (the homeowner's access token). A 401 on a core endpoint
@@ -36,12 +37,13 @@ for). Calls are grouped by how fast their data moves:
   (fetched once, only when an unknown event type shows up);
 * daily: `/systems` and `/devices` (inventory).
 
-On Watt the energy and micro groups run every 12 hours and events once a day,
-the rest of the month's budget goes to the every-update calls (a full system
-with meters and a battery then updates about every two hours; a PV-only one
-about every 40 minutes); paid plans run every group on every update. A gateway uploads every 15 minutes (every 6 hours on
-cellular), so a system whose next upload is not due yet costs nothing: its last
-readings are kept. Groups that would not fit in the current minute window
+On Watt the energy group runs every 12 hours, the micro-inverters every 4 and
+events once a day; the rest of the month's budget goes to the every-update
+calls (a simulated June in Phoenix: a full system with meters and a battery
+updates about 6 times a day, a PV-only one about 21 times); paid plans run
+every group on every update. A gateway uploads every 15 minutes (every 6
+hours on cellular), so a system whose next upload is not due yet costs
+nothing: its last readings are kept. Groups that would not fit in the current minute window
 (the setup burst, a new day's inventory) are postponed to a catch-up update
 just after the window, rather than waited for.
 
@@ -133,7 +135,7 @@ PLANS: Final[Mapping[str, EnphasePlan]] = {
             budget=RequestBudget(per_minute=10, per_month=1000, reserve=0.1),
             device_level=False,
             energy_every=timedelta(hours=12),
-            micros_every=timedelta(hours=12),
+            micros_every=timedelta(hours=4),
             events_every=timedelta(hours=24),
         ),
         EnphasePlan(
@@ -274,6 +276,8 @@ class DailySeries:
             return None, None
         clean = [v or 0.0 for v in days]
         if self.start is not None and first != self.start:
+            # The history moved under us: fetch it whole next time.
+            self.base, self.start = 0.0, None
             return None, None
         total = self.base + sum(clean)
         last_day = first + timedelta(days=len(clean) - 1)
