@@ -181,3 +181,77 @@ async def cps_gateway(mosquitto: MosquittoBroker) -> AsyncIterator[CpsGatewayPub
     await publisher.async_connect()
     yield publisher
     await publisher.async_disconnect()
+
+
+# -- Enphase (OAuth) -------------------------------------------------------------
+
+from homeassistant.components.application_credentials import (  # noqa: E402
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.setup import async_setup_component  # noqa: E402
+
+from .simulators.enphase import EnphaseSimulator  # noqa: E402
+
+ENPHASE_SYSTEM_ID = "4123987"
+ENPHASE_AUTH = "sungaze_enphase_app"
+"""The application credential's id (the entries' `auth_implementation`)."""
+
+
+@pytest.fixture
+async def enphase(socket_enabled: None) -> AsyncIterator[EnphaseSimulator]:
+    """An Enphase API v4 + OAuth simulator on a free loopback port."""
+    simulator = EnphaseSimulator()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def enphase_credential(hass: HomeAssistant, enphase: EnphaseSimulator) -> str:
+    """The simulator application's client id and secret, as HA stores them."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    app = enphase.app0
+    await async_import_client_credential(
+        hass,
+        DOMAIN,
+        ClientCredential(app.client_id, app.client_secret, "Enphase app"),
+        ENPHASE_AUTH,
+    )
+    return ENPHASE_AUTH
+
+
+@pytest.fixture
+def enphase_entry(
+    enphase: EnphaseSimulator, enphase_credential: str, freezer: FrozenDateTimeFactory
+) -> MockConfigEntry:
+    """An Enphase entry whose grant was just issued by the simulator, at noon."""
+    freezer.move_to(NOON)
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Home",
+        unique_id=f"enphase_{enphase.owner}",
+        data={
+            "vendor": "enphase",
+            "auth_implementation": enphase_credential,
+            "api_key": enphase.app0.api_key,
+            "system_ids": [ENPHASE_SYSTEM_ID],
+            "url": enphase.base_url,
+            "token": enphase.mint(),
+        },
+        options={"plan": "watt"},
+    )
+
+
+@pytest.fixture
+async def init_enphase(
+    phoenix: HomeAssistant,
+    enphase_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """Set up the Enphase entry against the simulator, at noon."""
+    freezer.move_to(NOON)
+    enphase_entry.add_to_hass(phoenix)
+    await phoenix.config_entries.async_setup(enphase_entry.entry_id)
+    await phoenix.async_block_till_done()
+    return enphase_entry

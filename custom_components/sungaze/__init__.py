@@ -11,28 +11,37 @@ from .coordinator import (
     build_connector,
     shared_limiter,
 )
+from .oauth import async_forget_tokens, async_token_provider
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
     """Connect to the vendor, fetch a first snapshot and create the entities."""
-    budget_key, limiter = shared_limiter(hass, entry.data)
-    connector = build_connector(hass, entry.data, limiter)
+    budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
+    token = (
+        await async_token_provider(hass, entry)
+        if "auth_implementation" in entry.data
+        else None
+    )
+    # Connectors read their settings from one mapping: the data, then the options.
+    connector = build_connector(hass, {**entry.data, **entry.options}, limiter, token)
     coordinator = SungazeCoordinator(hass, entry, connector, budget_key)
     # Set before the first refresh so diagnostics work even when setup fails.
     entry.runtime_data = coordinator
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    options = dict(entry.options)
+
+    async def _async_entry_updated(
+        hass: HomeAssistant, entry: SungazeConfigEntry
+    ) -> None:
+        """Re-plan with new options (a refreshed token alone changes nothing)."""
+        if dict(entry.options) != options:
+            await hass.config_entries.async_reload(entry.entry_id)
+
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
-
-
-async def _async_options_updated(
-    hass: HomeAssistant, entry: SungazeConfigEntry
-) -> None:
-    """Re-plan with the new options."""
-    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
@@ -41,3 +50,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
     if unloaded:
         await entry.runtime_data.connector.async_close()
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
+    """Forget what was kept for the entry beyond its setups."""
+    async_forget_tokens(hass, entry.entry_id)

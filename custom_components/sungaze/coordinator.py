@@ -33,6 +33,7 @@ from .connectors.base import (
     RateLimitedError,
     RequestBudget,
     RequestLimiter,
+    TokenProvider,
 )
 from .const import (
     CONF_MIN_INTERVAL,
@@ -47,6 +48,10 @@ from .model import Device, DeviceKind, Snapshot
 
 type SungazeConfigEntry = ConfigEntry[SungazeCoordinator]
 
+CATCH_UP = timedelta(seconds=65)
+_CONFIGURED = f"{DOMAIN}_budgets"
+"""hass.data key: the budget each shared limiter was configured with."""
+
 STATUSES = (
     "ok",
     "connecting",
@@ -60,9 +65,15 @@ STATUSES = (
 
 
 def build_connector(
-    hass: HomeAssistant, data: Mapping[str, Any], limiter: RequestLimiter | None = None
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    limiter: RequestLimiter | None = None,
+    token: TokenProvider | None = None,
 ) -> Connector:
-    """Build the entry's connector on HA's shared HTTP session (or one of its own)."""
+    """Build the entry's connector on HA's shared HTTP session (or one of its own).
+
+    OAuth entries pass the token provider that refreshes and stores their token.
+    """
     cls = CONNECTORS[data[CONF_VENDOR]]
     if cls.own_cookie_jar:
         # unsafe: also keep cookies of hosts given as IP addresses.
@@ -71,22 +82,33 @@ def build_connector(
         )
     else:
         session = async_get_clientsession(hass)
+    if token is not None:
+        return cls.from_oauth(session, data, limiter, token)
     return cls.from_config(session, data, limiter)
 
 
 def shared_limiter(
-    hass: HomeAssistant, data: Mapping[str, Any]
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[str, RequestLimiter]:
     """Return the limiter of the quota these credentials spend, and its key.
 
     It lives as long as HA runs, so reloads keep the minute window, and entries
-    sharing one credential share it.
+    sharing one credential share it. Its budget follows the options (a paid
+    plan chosen there takes effect at the next setup).
     """
     cls = CONNECTORS[data[CONF_VENDOR]]
     key = cls.budget_key(data)
+    budget = cls.budget_for(data, options or {})
     limiters: dict[str, RequestLimiter] = hass.data.setdefault(DOMAIN, {})
+    configured: dict[str, RequestBudget] = hass.data.setdefault(_CONFIGURED, {})
     if key not in limiters:
-        limiters[key] = RequestLimiter(cls.budget)
+        limiters[key] = RequestLimiter(budget)
+    elif configured.get(key) != budget:
+        # A new plan replaces whatever the connector learned from the vendor.
+        limiters[key].budget = budget
+    configured[key] = budget
     return key, limiters[key]
 
 
@@ -133,6 +155,8 @@ def plan_interval(
     for production-only vendors). At night a sun-aware entry sleeps until just
     after sunrise, having made one last update after sunset for the day's totals.
     """
+    if cost.catch_up:  # the postponed calls fit once the minute window has passed
+        return CATCH_UP
     floor = max(cost.min_interval, user_min or timedelta(0))
     active = timedelta(days=1)
     if cost.sun_aware and daylight is not None:
@@ -163,17 +187,25 @@ def plan_interval(
     return max(target - now, timedelta(seconds=30))
 
 
-def min_sustainable_minutes(hass: HomeAssistant, entry: ConfigEntry) -> int:
+def min_sustainable_minutes(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    options: Mapping[str, Any] | None = None,
+) -> int:
     """The shortest interval (minutes) the vendor's quota sustains all month.
 
     Planned for the worst case: a 31-day month and, for daylight-only vendors,
-    16 hours of summer daylight.
+    16 hours of summer daylight. `options` (default: the entry's) may change
+    the budget, as a paid plan does.
     """
     coordinator = getattr(entry, "runtime_data", None)
     connector = (
         coordinator.connector if coordinator else build_connector(hass, entry.data)
     )
-    cost, budget = connector.cost, connector.budget
+    cost = connector.cost
+    budget = CONNECTORS[entry.data[CONF_VENDOR]].budget_for(
+        entry.data, entry.options if options is None else options
+    )
     floor = cost.min_interval.total_seconds() / 60
     allowances = []
     if budget.per_month is not None:
@@ -345,7 +377,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         minutes = self.config_entry.options.get(CONF_MIN_INTERVAL)
         return plan_interval(
             cost,
-            self.connector.budget,
+            self.connector.limiter.budget,
             self.connector.limiter,
             now,
             daylight,

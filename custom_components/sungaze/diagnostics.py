@@ -30,6 +30,8 @@ TO_REDACT = {
     CONF_SITE_ID,
     "client_secret",
     "refresh_token",
+    "auth_implementation",
+    "system_ids",
     "address",
     "station_ids",
     "serial",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +23,14 @@ from homeassistant.util import dt as dt_util
 
 from .coordinator import STATUSES, SungazeConfigEntry, SungazeCoordinator
 from .entity import SungazeConnectionEntity, SungazeEntity
-from .model import CounterGuard, CounterKind, Device, metric_index, metric_spec
+from .model import (
+    CounterGuard,
+    CounterKind,
+    Device,
+    DeviceKind,
+    metric_index,
+    metric_spec,
+)
 
 # Coordinator-driven: no per-entity polling to parallelise.
 PARALLEL_UPDATES = 0
@@ -73,6 +80,8 @@ LAST_REPORT = SensorEntityDescription(
     device_class=SensorDeviceClass.TIMESTAMP,
     entity_category=EntityCategory.DIAGNOSTIC,
 )
+# Per-panel hardware comes in dozens: its report times are off until wanted.
+_FINE_GRAINED = {DeviceKind.MICROINVERTER, DeviceKind.OPTIMIZER}
 
 CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
     SungazeConnectionSensorEntityDescription(
@@ -97,7 +106,7 @@ CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.connector.limiter.month_used,
         exists_fn=lambda coordinator: (
-            coordinator.connector.budget.per_month is not None
+            coordinator.connector.limiter.budget.per_month is not None
         ),
     ),
     SungazeConnectionSensorEntityDescription(
@@ -135,7 +144,17 @@ async def async_setup_entry(
                 continue
             if readings.as_of is not None and (device_id, LAST_REPORT.key) not in known:
                 known.add((device_id, LAST_REPORT.key))
-                new.append(SungazeLastReportSensor(coordinator, device, LAST_REPORT))
+                new.append(
+                    SungazeLastReportSensor(
+                        coordinator,
+                        device,
+                        replace(
+                            LAST_REPORT,
+                            entity_registry_enabled_default=device.kind
+                            not in _FINE_GRAINED,
+                        ),
+                    )
+                )
             for key in readings.values:
                 if (device_id, key) in known or (
                     desc := reading_description(key)

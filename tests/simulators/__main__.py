@@ -97,7 +97,8 @@ VENDORS: tuple[Vendor, ...] = (
         {"api_key": SOLAREDGE_API_KEY},
         _solaredge_entry,
     ),
-    Vendor("enphase", "enphase", "EnphaseSimulator", 18782, {}),
+    # demo=True: a pre-minted grant that survives restarts (see demo_entry()).
+    Vendor("enphase", "enphase", "EnphaseSimulator", 18782, {"demo": True}),
     Vendor("eg4", "eg4", "EG4Simulator", 18783, {}, _eg4_entry),
     Vendor("srp", "srp", "SRPSimulator", 18784, {}),
     Vendor("generac", "generac", "GeneracSimulator", 18785, {}),

@@ -497,7 +497,9 @@ def _gateway_demo_models() -> dict[int, InverterModel]:
     """
     return {
         unit: InverterModel(
-            dataclasses.replace(model.profile, serial=f"{int(model.profile.serial) + 7}"),
+            dataclasses.replace(
+                model.profile, serial=f"{int(model.profile.serial) + 7}"
+            ),
             tz=model.tz,
         )
         for unit, model in demo_models().items()

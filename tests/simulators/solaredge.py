@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from .solaredge_oauth import SiteAccessServer
+
 __all__ = ["SimSite", "SolarEdgeSimulator", "second_site"]
 
 PROBLEM_TYPE = "https://se-api.stoplight.io/docs/monitoring"
@@ -381,6 +383,10 @@ class SolarEdgeSimulator:
         ``overview_units``: force a block's unit, e.g. ``{"consumption": "KWH"}``.
         Without it a block switches to ``KWH`` once its total exceeds 100 000 Wh.
         ``add_alert(...)`` / ``close_alert(id)``: manage site alerts.
+
+    Site access (OAuth 2.0, homeowners): ``site_access`` serves ``/authorize``
+    and ``/v2/oauth2/token`` (see ``solaredge_oauth``); its bearer tokens reach
+    their own site's endpoints, never ``/sites`` or ``/alerts``.
     """
 
     def __init__(
@@ -412,7 +418,12 @@ class SolarEdgeSimulator:
         self._next_alert_id = 112957209
         self._seq = 0
         self._runner: web.AppRunner | None = None
+        self.origin = ""
+        # Site access (OAuth 2.0): the homeowner owns the first site.
+        self.site_access = SiteAccessServer([next(iter(self.sites))])
         self.app = web.Application()
+        self.app.router.add_route("GET", "/authorize", self._authorize)
+        self.app.router.add_route("*", "/v2/oauth2/token", self._token)
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
 
     # -- lifecycle -----------------------------------------------------------
@@ -424,7 +435,8 @@ class SolarEdgeSimulator:
         tcp = web.TCPSite(self._runner, host, port)
         await tcp.start()
         bound = self._runner.addresses[0][1]
-        self.base_url = f"http://{host}:{bound}/v2"
+        self.origin = f"http://{host}:{bound}"
+        self.base_url = f"{self.origin}/v2"
         return self.base_url
 
     async def stop(self) -> None:
@@ -687,6 +699,18 @@ class SolarEdgeSimulator:
         )
         return self.minute_limit - len(self._window)
 
+    async def _authorize(self, request: web.Request) -> web.StreamResponse:
+        self.calls.append((request.method, request.path))
+        return await self.site_access.authorize(request)
+
+    async def _token(self, request: web.Request) -> web.StreamResponse:
+        self.calls.append((request.method, request.path))
+        if self.offline:
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable
+        return await self.site_access.token(request)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.calls.append((request.method, path))
@@ -710,8 +734,16 @@ class SolarEdgeSimulator:
             return finish(self._problem(404, "Unknown endpoint"))
 
         key = request.headers.get("X-API-Key")
-        if key is None and request.headers.get("Authorization", "").lower().startswith(
-            "bearer "
+        authorization = request.headers.get("Authorization", "")
+        token_site = (
+            self.site_access.site_for(authorization[7:])
+            if key is None and authorization.lower().startswith("bearer ")
+            else None
+        )
+        if (
+            key is None
+            and authorization.lower().startswith("bearer ")
+            and token_site is None
         ):
             # Kong's oauth2 plugin answers an unknown bearer token itself.
             response = web.json_response(
@@ -726,7 +758,7 @@ class SolarEdgeSimulator:
                 'error_description="The access token is invalid or has expired"'
             )
             return finish(response)
-        if key != self.api_key or key.startswith("V1-"):
+        if token_site is None and (key != self.api_key or key.startswith("V1-")):
             detail = "Missing API key" if key is None else "Invalid API key"
             return finish(
                 self._problem(401, detail, "Unauthorized - Authentication Failed")
@@ -767,8 +799,21 @@ class SolarEdgeSimulator:
 
         if request.method != "GET":
             return finish(self._problem(405, "Method not allowed"))
+        parts = path[3:].rstrip("/").split("/")[1:]
+        if token_site is not None:
+            # A site-access token reaches its own site only, and no account list.
+            if parts in (["sites"], ["alerts"]):
+                return finish(
+                    self._problem(
+                        401,
+                        "This operation requires an API key",
+                        "Unauthorized - Authentication Failed",
+                    )
+                )
+            if len(parts) >= 2 and parts[1] != str(token_site):
+                return finish(self._problem(403, f"No access to site {parts[1]}"))
         try:
-            body = self._route(path[3:].rstrip("/").split("/")[1:], request, now)
+            body = self._route(parts, request, now)
         except _ApiError as err:
             return finish(self._problem(err.status, err.detail, err.title))
         return finish(web.json_response(body))

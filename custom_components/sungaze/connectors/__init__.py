@@ -5,11 +5,13 @@ from __future__ import annotations
 from .base import Connector
 from .cps import CpsConnector
 from .eg4 import EG4Connector
+from .enphase import EnphaseConnector
 from .solaredge import SolarEdgeConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     # Abstract on purpose: its from_config builds the Modbus or the MQTT connector.
     CpsConnector.vendor: CpsConnector,  # type: ignore[type-abstract]
     EG4Connector.vendor: EG4Connector,
+    EnphaseConnector.vendor: EnphaseConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
 }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
@@ -62,6 +62,34 @@ class ApiRetiredError(SungazeError):
     """The vendor retired this API (HTTP 410 or a legacy credential)."""
 
 
+class TokenProvider(Protocol):
+    """Hands out a valid OAuth access token (the HA side refreshes and stores it).
+
+    `rejected` is an access token the vendor just refused with a 401: the
+    provider refreshes unless that token was already replaced, so concurrent
+    refusals cost one refresh. Failures are raised as `AuthFailedError` (the
+    grant is dead) or `ConnectionFailedError` (try again later).
+    """
+
+    async def __call__(self, *, rejected: str | None = None) -> str:
+        """Return an access token that is valid for a while."""
+        ...
+
+
+class StaticToken:
+    """A token provider for an access token just issued (a config flow's)."""
+
+    def __init__(self, access_token: str) -> None:
+        """Hand out this token until the vendor refuses it."""
+        self._access_token = access_token
+
+    async def __call__(self, *, rejected: str | None = None) -> str:
+        """Return the token; it cannot be renewed once refused."""
+        if rejected is not None and rejected == self._access_token:
+            raise AuthFailedError("The access token was refused")
+        return self._access_token
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestBudget:
     """What a vendor allows. None means unlimited."""
@@ -90,6 +118,8 @@ class PollCost:
     """Vendor data lands in buckets of this size; poll just after one closes."""
     align_delay: timedelta = timedelta(minutes=2)
     """How long after a bucket closes its data is usually there."""
+    catch_up: bool = False
+    """Calls were postponed for the minute limit: update again once it allows."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +178,18 @@ class RequestLimiter:
         if self.budget.per_day is None:
             return None
         return max(self.budget.per_day - self.day_used, 0)
+
+    def minute_left(self) -> int | None:
+        """Requests that fit in the current minute window, if minutes are limited.
+
+        Lets a connector postpone optional calls to the next update instead of
+        waiting for (or being refused by) the minute limit.
+        """
+        if self.budget.per_minute is None:
+            return None
+        now = datetime.now(UTC).timestamp()
+        recent = sum(1 for sent in self._recent if 0 <= now - sent < 60)
+        return max(self.budget.per_minute - recent, 0)
 
     def block(self, seconds: float, period: str) -> None:
         """Stop sending for a while (after a vendor 429)."""
@@ -281,6 +323,27 @@ class Connector(ABC):
         limiter: RequestLimiter | None = None,
     ) -> Connector:
         """Build a connector from config-entry data (HA's standard key names)."""
+
+    @classmethod
+    def from_oauth(
+        cls,
+        session: aiohttp.ClientSession,
+        data: Mapping[str, Any],
+        limiter: RequestLimiter | None,
+        token: TokenProvider,
+    ) -> Connector:
+        """Build a connector that authenticates with an OAuth access token."""
+        raise NotImplementedError(f"{cls.vendor} has no OAuth access")
+
+    @classmethod
+    def budget_for(
+        cls, data: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> RequestBudget:
+        """The quota these credentials have (default: the vendor's one budget).
+
+        Vendors whose quota depends on a paid plan read it from the options.
+        """
+        return cls.budget
 
     @classmethod
     def budget_key(cls, data: Mapping[str, Any]) -> str:

@@ -1,4 +1,10 @@
-"""SolarEdge Monitoring API V2 ("SolarEdge ONE for developers"), API-key access.
+"""SolarEdge Monitoring API V2 ("SolarEdge ONE for developers").
+
+Two ways in: Fleet access with an API key (`X-API-Key`), or homeowner "site
+access" with an OAuth 2.0 bearer token bound to one site (HA's OAuth helper
+owns the grant; a `TokenProvider` hands out valid tokens). A site-access token
+cannot list `/sites`, so the site comes from the sign-in and is read with
+`/sites/{id}`. A 401 with a token gets one fresh token and one retry.
 
 Library choice: PyPI offers only `solaredge` <= 2.0.0, which speaks the retired
 V1 API (HTTP 410 since 2026-11-03); no maintained async V2 client exists, so this
@@ -61,6 +67,7 @@ from .base import (
     RateLimitedError,
     RequestBudget,
     RequestLimiter,
+    TokenProvider,
 )
 
 DEFAULT_URL: Final = "https://monitoringapi.solaredge.com/v2"
@@ -140,14 +147,18 @@ class SolarEdgeConnector(Connector):
         self,
         session: aiohttp.ClientSession,
         *,
-        api_key: str,
+        api_key: str | None = None,
+        token: TokenProvider | None = None,
         site_id: str | None = None,
         base_url: str | None = None,
         limiter: RequestLimiter | None = None,
     ) -> None:
-        """Create a client for one API key (and, for fetching, one site)."""
+        """Create a client for one API key or one site-access token."""
         super().__init__(session, base_url=base_url, limiter=limiter)
-        self._api_key = api_key
+        if (api_key is None) == (token is None):
+            raise ValueError("Give either an API key or a token provider")
+        self._api_key = api_key or ""
+        self._token = token
         self.site_id = site_id
         self._site: Site | None = None
         self._install: date | None = None
@@ -177,9 +188,27 @@ class SolarEdgeConnector(Connector):
         )
 
     @classmethod
+    def from_oauth(
+        cls,
+        session: aiohttp.ClientSession,
+        data: Mapping[str, Any],
+        limiter: RequestLimiter | None,
+        token: TokenProvider,
+    ) -> SolarEdgeConnector:
+        """Build a site-access client: `site_id`, optional `url`."""
+        return cls(
+            session,
+            token=token,
+            site_id=str(data["site_id"]),
+            base_url=data.get("url"),
+            limiter=limiter,
+        )
+
+    @classmethod
     def budget_key(cls, data: Mapping[str, Any]) -> str:
-        """Credits belong to the API key, whichever site it is used for."""
-        digest = hashlib.sha256(str(data["api_key"]).encode()).hexdigest()
+        """Credits belong to the application: its API key or its OAuth client."""
+        owner = data.get("api_key") or data["auth_implementation"]
+        digest = hashlib.sha256(str(owner).encode()).hexdigest()
         return f"{cls.vendor}_{digest[:16]}"
 
     @property
@@ -196,26 +225,14 @@ class SolarEdgeConnector(Connector):
 
     async def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET one endpoint through the budget; map every failure to a typed error."""
-        if self._session is None:  # pragma: no cover - HA always injects one
-            raise ConnectionFailedError("No HTTP session")
-        async with self.limiter.slot():
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    response = await self._session.get(
-                        f"{self.base_url}{path}",
-                        params=params,
-                        headers={
-                            "X-API-Key": self._api_key,
-                            "Accept": "application/json",
-                        },
-                    )
-                    async with response:
-                        body = await response.text()
-            except (TimeoutError, aiohttp.ClientError) as err:
-                raise ConnectionFailedError(f"SolarEdge unreachable: {err!r}") from err
-        status = response.status
+        token = await self._token() if self._token else None
+        status, body, headers = await self._request(path, params, token)
+        if status == 401 and token is not None and self._token is not None:
+            # Expired early or revoked: one fresh token, one retry.
+            token = await self._token(rejected=token)
+            status, body, headers = await self._request(path, params, token)
         if status == 429:
-            retry = as_float(response.headers.get("retry-after"))
+            retry = as_float(headers.get("retry-after"))
             if retry is None:  # no retry-after: the month's credits are gone
                 self.limiter.month_used = max(
                     self.limiter.month_used, self.budget.per_month or 0
@@ -232,9 +249,11 @@ class SolarEdgeConnector(Connector):
         if status == 410:
             raise ApiRetiredError("SolarEdge answered 410 Gone")
         if status == 401:
-            if _V1_KEY.fullmatch(self._api_key):
+            if token is None and _V1_KEY.fullmatch(self._api_key):
                 raise ApiRetiredError("A V1 API key was refused by the V2 API")
-            raise AuthFailedError(_problem(body) or "API key refused")
+            raise AuthFailedError(
+                _problem(body) or ("Token refused" if token else "API key refused")
+            )
         if status == 403:
             raise _Forbidden(_problem(body) or "Forbidden")
         if status >= 500:
@@ -248,8 +267,42 @@ class SolarEdgeConnector(Connector):
         except ValueError as err:
             raise BadPayloadError(f"SolarEdge sent non-JSON for {path}") from err
 
+    async def _request(
+        self, path: str, params: Mapping[str, str] | None, token: str | None
+    ) -> tuple[int, str, Mapping[str, str]]:
+        if self._session is None:  # pragma: no cover - HA always injects one
+            raise ConnectionFailedError("No HTTP session")
+        auth = (
+            {"Authorization": f"Bearer {token}"}
+            if token is not None
+            else {"X-API-Key": self._api_key}
+        )
+        async with self.limiter.slot():
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    response = await self._session.get(
+                        f"{self.base_url}{path}",
+                        params=params,
+                        headers={**auth, "Accept": "application/json"},
+                    )
+                    async with response:
+                        return response.status, await response.text(), response.headers
+            except (TimeoutError, aiohttp.ClientError) as err:
+                raise ConnectionFailedError(f"SolarEdge unreachable: {err!r}") from err
+
     async def async_identify(self) -> AccountInfo:
-        """List the sites this key reaches."""
+        """List the sites this key reaches (a token: its one site)."""
+        if self._token is not None:
+            if self.site_id is None:
+                raise BadPayloadError("Site access needs the site id")
+            try:
+                details = await self._get(f"/sites/{self.site_id}")
+            except _Forbidden as err:
+                raise AuthFailedError(f"No access to site: {err}") from err
+            site = self._parse_site(details)
+            if site is None:
+                raise BadPayloadError("Unexpected site details shape")
+            return AccountInfo(unique_id=site.id, title=site.name, sites=(site,))
         payload = await self._get("/sites", {"sites-in-page": "1000"})
         try:
             items = payload["sites"]["site"]
