@@ -28,13 +28,15 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from .solaredge import SimSite
+
 HOST = "127.0.0.1"
 DOMAIN = "sungaze"
 
 # The demo's SolarEdge account: the simulator's default key and its default site.
 SOLAREDGE_API_KEY = "SIMULATED-KEY"
 SOLAREDGE_SITE_ID = "3012345"
-SOLAREDGE_SITE_NAME = "Home"
+SOLAREDGE_SITE_NAME = "Rooftop"  # EG4 and Enphase demo systems are "Home"
 
 
 def _solaredge_entry(host: str, port: int) -> dict[str, Any]:
@@ -94,7 +96,7 @@ VENDORS: tuple[Vendor, ...] = (
         "solaredge",
         "SolarEdgeSimulator",
         18781,
-        {"api_key": SOLAREDGE_API_KEY},
+        {"api_key": SOLAREDGE_API_KEY, "sites": [SimSite(name=SOLAREDGE_SITE_NAME)]},
         _solaredge_entry,
     ),
     # demo=True: a pre-minted grant that survives restarts (see demo_entry()).
@@ -157,6 +159,22 @@ def demo_entries(ports: dict[str, int] | None = None) -> list[dict[str, Any]]:
     return entries
 
 
+def demo_credentials() -> list[dict[str, Any]]:
+    """Return the application credentials (OAuth client id/secret) the demo needs.
+
+    A simulator module offers one through ``demo_application_credential()``;
+    scripts/develop stores them where Home Assistant's Application Credentials
+    keeps them, so OAuth entries set up with no sign-in.
+    """
+    credentials: list[dict[str, Any]] = []
+    for vendor in VENDORS:
+        module = _load(vendor)
+        hook = getattr(module, "demo_application_credential", None) if module else None
+        if callable(hook):
+            credentials.append(hook())
+    return credentials
+
+
 async def _run() -> int:
     running: list[tuple[str, Any]] = []
     failed = False
@@ -212,9 +230,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the demo's config entries as JSON and exit",
     )
+    parser.add_argument(
+        "--print-credentials",
+        action="store_true",
+        help="print the demo's OAuth application credentials as JSON and exit",
+    )
     args = parser.parse_args(argv)
-    if args.print_entries:
-        json.dump(demo_entries(), sys.stdout, indent=2)
+    if args.print_entries or args.print_credentials:
+        found = demo_entries() if args.print_entries else demo_credentials()
+        json.dump(found, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     return asyncio.run(_run())
