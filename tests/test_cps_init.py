@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -18,6 +19,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.event import async_track_state_change_event
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -383,3 +385,50 @@ async def test_mqtt_login_refused_starts_reauth(
     flows = phoenix.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
     assert flows[0]["step_id"] == "reauth_cps"
+
+
+async def test_broker_outage_shows_on_the_connection_sensor(
+    phoenix: HomeAssistant, mosquitto: MosquittoBroker
+) -> None:
+    """A lost broker reads "disconnected"; the next message after it is back, "ok"."""
+    gateway = CpsGatewayPublisher(
+        mosquitto.host,
+        mosquitto.port,
+        models={1: InverterModel(SCA60KTL)},
+        username=MQTT_USER,
+        password=MQTT_PASSWORD,
+    )
+    await gateway.async_connect()
+    entry = _mqtt_entry(mosquitto)
+    try:
+        coordinator = await _setup(phoenix, entry)
+        status = er.async_get(phoenix).async_get_entity_id(
+            "sensor", DOMAIN, f"{entry.unique_id}_connection_status"
+        )
+        assert status is not None
+        assert phoenix.states.get(status).state == "ok"
+        seen: list[str] = []
+        async_track_state_change_event(
+            phoenix, status, lambda event: seen.append(event.data["new_state"].state)
+        )
+        await mosquitto.async_restart()
+        await _eventually(lambda: "disconnected" in seen)
+        await asyncio.to_thread(gateway.wait_connected)
+        await _eventually(lambda: coordinator.connector.connected)
+        stamp = datetime.now(UTC) + timedelta(minutes=1)
+        await gateway.async_publish_telemetry(stamp)
+        await _pushed(coordinator, lambda s: s.readings[BIG].as_of == stamp)
+        assert phoenix.states.get(status).state == "ok"
+        assert seen[0] == "disconnected"
+    finally:
+        await phoenix.config_entries.async_unload(entry.entry_id)
+        await gateway.async_disconnect()
+
+
+async def _eventually(check: Callable[[], bool], tries: int = 200) -> None:
+    """Poll a condition the broker's thread makes true (no clock: time may be frozen)."""
+    for _ in range(tries):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")

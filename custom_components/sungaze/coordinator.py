@@ -280,6 +280,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         ):
             limiter.restore(stored)
         if self.connector.pushes:
+            self.connector.on_link = self._async_link
             await self.connector.async_start(self.async_push)
 
     def _release_limiter(self) -> None:
@@ -402,6 +403,17 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
         self.async_set_updated_data(snapshot)
+
+    @callback
+    def _async_link(self, connected: bool) -> None:
+        """Show a push link's state on the connection sensor.
+
+        The values keep their last state (their last-report time ages) rather
+        than flapping unavailable on every broker blip; the link itself shows.
+        """
+        self.status = "connecting" if connected else "disconnected"
+        if self.data is not None:
+            self.async_update_listeners()
 
     def _issue_id(self, key: str) -> str:
         return f"{key}_{self.config_entry.entry_id}"

@@ -297,6 +297,8 @@ class Connector(ABC):
     default_url: ClassVar[str | None] = None
     pushes: ClassVar[bool] = False
     """True for vendors that push data (MQTT): no polling, `async_start` instead."""
+    on_link: Callable[[bool], None] | None = None
+    """Push vendors call it (in the event loop) when their link goes up or down."""
     own_cookie_jar: ClassVar[bool] = False
     """True when the vendor's session lives in a cookie: the entry gets an HTTP
     session with a jar of its own, so two entries cannot clobber each other."""

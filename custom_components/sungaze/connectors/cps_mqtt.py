@@ -410,6 +410,8 @@ class CpsMqttConnector(CpsConnector):
     def _link(self, connected: bool, reason: str | None, auth: bool) -> None:
         was = self.connected
         self.connected = connected
+        if self.on_link is not None and connected != was:
+            self.on_link(connected)
         if connected:
             self.connects += 1
             self._last_error = None
