@@ -211,3 +211,15 @@ async def test_diagnostics_redact_identities(
     readings = diagnostics["snapshot"]["readings"]
     assert any(r["values"].get("operating_mode") for r in readings.values())
     assert sum(r["online"] for r in readings.values()) == len(readings)
+
+
+async def test_own_session_is_closed_on_unload(
+    phoenix: HomeAssistant, eg4_entry: MockConfigEntry
+) -> None:
+    """The entry's cookie-jar session does not outlive the entry (reloads leak none)."""
+    await setup(phoenix, eg4_entry)
+    session = eg4_entry.runtime_data.connector._session
+    assert session is not None
+    assert not session.closed
+    assert await phoenix.config_entries.async_unload(eg4_entry.entry_id)
+    assert session.closed

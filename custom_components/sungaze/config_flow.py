@@ -636,6 +636,9 @@ class SungazeConfigFlow(
         except SungazeError:
             LOGGER.exception("Unexpected answer while checking credentials")
             errors["base"] = "unknown"
+        finally:
+            # Only a check: release what it opened (sessions, broker links).
+            await connector.async_close()
         return None
 
 

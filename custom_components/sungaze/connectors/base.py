@@ -380,8 +380,10 @@ class Connector(ABC):
         """Start receiving pushed snapshots; `on_snapshot` runs in the event loop."""
         raise NotImplementedError
 
-    async def async_close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections the connector owns (none for HTTP clients)."""
+    async def async_close(self) -> None:
+        """Release what the connector owns: its own cookie-jar session, if any."""
+        if self.own_cookie_jar and self._session is not None:
+            await self._session.close()
 
     def diagnostics(self) -> dict[str, Any]:
         """Return connector state worth showing in diagnostics (no secrets)."""
