@@ -351,3 +351,31 @@ def test_translations_cover_the_cps_steps() -> None:
         sensors = texts["entity"]["sensor"]
         assert {"internal_temperature", "transformer_temperature"} <= set(sensors)
     assert "[%key:" not in json.dumps(english)
+
+
+async def test_inverter_in_another_entry_is_refused(
+    hass: HomeAssistant,
+    cps_modbus: StartSim,
+    cps_gateway: CpsGatewayPublisher,
+    mosquitto: MosquittoBroker,
+) -> None:
+    """Inverters already read over Modbus cannot be added again through MQTT."""
+    sim = await cps_modbus({1: PVI14TL_208, 2: PVI36TL_480})
+    form = await _form(hass, "modbus")
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], _modbus_input(sim)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    form = await _form(hass, "mqtt")
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], _mqtt_input(mosquitto)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "inverter_configured"
+    assert result["description_placeholders"]["serial"] in {
+        PVI14TL_208.serial,
+        PVI36TL_480.serial,
+    }
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        await hass.config_entries.async_unload(entry.entry_id)

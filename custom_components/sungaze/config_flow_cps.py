@@ -14,6 +14,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -29,7 +30,7 @@ import voluptuous as vol
 
 from .connectors.base import AccountInfo
 from .connectors.cps_modbus import FRAMINGS, WORD_ORDERS
-from .const import CONF_SITE_ID, CONF_VENDOR
+from .const import CONF_SITE_ID, CONF_VENDOR, DOMAIN
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _TEXT = TextSelector()
@@ -175,9 +176,23 @@ class CpsFlowMixin(ConfigFlow):
                 self._abort_if_unique_id_configured(
                     updates={CONF_HOST: data[CONF_HOST], CONF_PORT: data[CONF_PORT]}
                 )
+                if taken := self._cps_configured_elsewhere(account):
+                    # One inverter in two entries (Modbus and MQTT) would clash.
+                    return self.async_abort(
+                        reason="inverter_configured",
+                        description_placeholders={"serial": taken},
+                    )
                 return self.async_create_entry(title=account.title, data=data)
             schema = self.add_suggested_values_to_schema(schema, user_input)
         return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
+
+    def _cps_configured_elsewhere(self, account: AccountInfo) -> str | None:
+        """The serial of an inverter another entry already reads, if any."""
+        registry = dr.async_get(self.hass)
+        for device in account.devices:
+            if registry.async_get_devices(identifiers={(DOMAIN, f"cps_{device.id}")}):
+                return device.id
+        return None
 
     async def async_step_reauth_cps(
         self, user_input: dict[str, Any] | None = None

@@ -395,6 +395,19 @@ class CpsInverter:
         }
 
 
+def found_inverter(serial: str, site_id: str, model: str | None) -> Device:
+    """An inverter seen while checking a connection (before any update)."""
+    return Device(
+        id=serial,
+        kind=DeviceKind.INVERTER,
+        name=f"{model or 'CPS inverter'} {serial}",
+        site_id=site_id,
+        manufacturer=MANUFACTURER,
+        model=model,
+        serial=serial,
+    )
+
+
 def site_device(site: Site) -> Device:
     """The device that stands for a CPS site (the gateway or the RS-485 line)."""
     return Device(

@@ -61,7 +61,15 @@ from .base import (
     RequestBudget,
     RequestLimiter,
 )
-from .cps import CpsConnector, CpsFrame, CpsInverter, LogOnce, site_device, site_totals
+from .cps import (
+    CpsConnector,
+    CpsFrame,
+    CpsInverter,
+    LogOnce,
+    found_inverter,
+    site_device,
+    site_totals,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -436,7 +444,14 @@ class CpsModbusConnector(CpsConnector):
                 raise BadPayloadError(f"Unit {unit.unit_id} reports no serial number")
             frames.append(frame)
         site = self._site_for(frames[0])
-        return AccountInfo(unique_id=frames[0].serial, title=site.name, sites=(site,))
+        return AccountInfo(
+            unique_id=frames[0].serial,
+            title=site.name,
+            sites=(site,),
+            devices=tuple(
+                found_inverter(frame.serial, site.id, frame.model) for frame in frames
+            ),
+        )
 
     async def async_fetch(self) -> Snapshot:
         """Read every unit once; a unit that does not answer is asleep."""

@@ -55,6 +55,7 @@ from .cps import (
     CpsFrame,
     CpsInverter,
     LogOnce,
+    found_inverter,
     site_device,
     site_totals,
 )
@@ -570,7 +571,13 @@ class CpsMqttConnector(CpsConnector):
         gateway = gateways[0]
         sites = tuple(Site(id=g, name=f"CPS gateway {g}") for g in gateways)
         return AccountInfo(
-            unique_id=gateway, title=f"CPS gateway {gateway}", sites=sites
+            unique_id=gateway,
+            title=f"CPS gateway {gateway}",
+            sites=sites,
+            devices=tuple(
+                found_inverter(record.inverter.serial, record.gateway, None)
+                for record in self._records.values()
+            ),
         )
 
     async def async_fetch(self) -> Snapshot:
