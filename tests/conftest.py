@@ -210,15 +210,21 @@ async def enphase(socket_enabled: None) -> AsyncIterator[EnphaseSimulator]:
 @pytest.fixture
 async def enphase_credential(hass: HomeAssistant, enphase: EnphaseSimulator) -> str:
     """The simulator application's client id and secret, as HA stores them."""
-    assert await async_setup_component(hass, "application_credentials", {})
     app = enphase.app0
-    await async_import_client_credential(
-        hass,
-        DOMAIN,
-        ClientCredential(app.client_id, app.client_secret, "Enphase app"),
-        ENPHASE_AUTH,
+    return await add_application_credential(
+        hass, app.client_id, app.client_secret, "Enphase app", ENPHASE_AUTH
     )
-    return ENPHASE_AUTH
+
+
+async def add_application_credential(
+    hass: HomeAssistant, client_id: str, client_secret: str, name: str, auth_id: str
+) -> str:
+    """Store an OAuth client id and secret the way HA's Application Credentials does."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    await async_import_client_credential(
+        hass, DOMAIN, ClientCredential(client_id, client_secret, name), auth_id
+    )
+    return auth_id
 
 
 @pytest.fixture

@@ -13,14 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.application_credentials import (
-    ClientCredential,
-    async_import_client_credential,
-)
 from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
-from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -32,7 +27,7 @@ from custom_components.sungaze.connectors.base import AuthFailedError, RequestLi
 from custom_components.sungaze.connectors.solaredge import SolarEdgeConnector
 from custom_components.sungaze.const import DOMAIN
 
-from .conftest import NOON, SITE_ID, SOLAREDGE_KEY
+from .conftest import NOON, SITE_ID, SOLAREDGE_KEY, add_application_credential
 from .simulators.solaredge import SimSite, SolarEdgeSimulator, second_site
 
 AUTH = "sungaze_solaredge_app"
@@ -51,15 +46,10 @@ async def browser(socket_enabled: None) -> AsyncIterator[ClientSession]:
 @pytest.fixture
 async def credential(hass: HomeAssistant, solaredge: SolarEdgeSimulator) -> str:
     """The site-access application's client id and secret in HA."""
-    assert await async_setup_component(hass, "application_credentials", {})
     app = solaredge.site_access.app
-    await async_import_client_credential(
-        hass,
-        DOMAIN,
-        ClientCredential(app.client_id, app.client_secret, "SolarEdge app"),
-        AUTH,
+    return await add_application_credential(
+        hass, app.client_id, app.client_secret, "SolarEdge app", AUTH
     )
-    return AUTH
 
 
 @pytest.fixture

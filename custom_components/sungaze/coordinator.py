@@ -121,22 +121,33 @@ class Daylight:
     next_sunrise: datetime
 
 
+def steady_allowance(budget: RequestBudget, users: int = 1) -> float | None:
+    """Requests a day one user may spend at an even rate, keeping the reserve.
+
+    The vendor's month may start on any day (SolarEdge: the billing
+    anniversary), so the monthly budget is spread over 31 days.
+    """
+    allowances: list[float] = []
+    if budget.per_month is not None:
+        allowances.append(budget.per_month * (1 - budget.reserve) / 31 / users)
+    if budget.per_day is not None:
+        allowances.append(budget.per_day * (1 - budget.reserve) / users)
+    return min(allowances) if allowances else None
+
+
 def daily_allowance(
     budget: RequestBudget, limiter: RequestLimiter, now: datetime
 ) -> float | None:
     """Requests we may spend today so the budget lasts to the end of its period."""
-    allowances: list[float] = []
-    if budget.per_month is not None:
-        month_end = (now.replace(day=28) + timedelta(days=4)).replace(day=1)
-        days_left = (month_end.date() - now.date()).days
-        usable = budget.per_month * (1 - budget.reserve) / max(limiter.users, 1)
-        left = usable - limiter.month_used / max(limiter.users, 1)
-        # The vendor's cycle may start on any day (SolarEdge: the billing
-        # anniversary), so never spend faster than an even 31-day rate.
-        allowances.append(min(max(left, 0) / max(days_left, 1), usable / 31))
-    if budget.per_day is not None:
-        allowances.append(budget.per_day * (1 - budget.reserve) / max(limiter.users, 1))
-    return min(allowances) if allowances else None
+    users = max(limiter.users, 1)
+    steady = steady_allowance(budget, users)
+    if steady is None or budget.per_month is None:
+        return steady
+    month_end = (now.replace(day=28) + timedelta(days=4)).replace(day=1)
+    days_left = (month_end.date() - now.date()).days
+    left = (budget.per_month * (1 - budget.reserve) - limiter.month_used) / users
+    # Never faster than the steady rate, slower when the month ran hot.
+    return min(max(left, 0) / max(days_left, 1), steady)
 
 
 def plan_interval(
@@ -199,21 +210,18 @@ def min_sustainable_minutes(
     the budget, as a paid plan does.
     """
     coordinator = getattr(entry, "runtime_data", None)
+    cls = CONNECTORS[entry.data[CONF_VENDOR]]
+    # Only the cost is needed: no connector of its own (no session) for that.
     connector = (
-        coordinator.connector if coordinator else build_connector(hass, entry.data)
+        coordinator.connector
+        if coordinator
+        else cls.from_config(async_get_clientsession(hass), entry.data)
     )
     cost = connector.cost
-    budget = CONNECTORS[entry.data[CONF_VENDOR]].budget_for(
-        entry.data, entry.options if options is None else options
-    )
+    budget = cls.budget_for(entry.data, entry.options if options is None else options)
     floor = cost.min_interval.total_seconds() / 60
-    allowances = []
-    if budget.per_month is not None:
-        allowances.append(budget.per_month * (1 - budget.reserve) / 31)
-    if budget.per_day is not None:
-        allowances.append(budget.per_day * (1 - budget.reserve))
-    if allowances:
-        polls = max((min(allowances) - cost.per_day) / max(cost.per_poll, 1), 1.0)
+    if (allowance := steady_allowance(budget)) is not None:
+        polls = max((allowance - cost.per_day) / max(cost.per_poll, 1), 1.0)
         active_minutes = (16 if cost.sun_aware else 24) * 60
         floor = max(floor, active_minutes / polls)
     return math.ceil(floor)
