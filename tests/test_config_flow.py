@@ -8,8 +8,8 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.sungaze.config_flow import _flatten
 from custom_components.sungaze.const import DOMAIN
+from custom_components.sungaze.flows.base import flatten as _flatten
 
 from .conftest import SITE_ID, SOLAREDGE_KEY
 from .simulators.solaredge import SimSite, SolarEdgeSimulator, second_site

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-import logging
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -15,8 +14,6 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_URL, CONF_USERNAME
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import section
-from homeassistant.helpers import config_entry_oauth2_flow
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -26,9 +23,6 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
-    TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
 )
 import voluptuous as vol
 
@@ -36,12 +30,8 @@ from .application_credentials import SOLAREDGE_CALLBACK_PATH, bind_implementatio
 from .config_flow_cps import CONF_TRANSPORT, CpsFlowMixin
 from .connectors import CONNECTORS
 from .connectors.base import (
-    AccountInfo,
-    ApiRetiredError,
     AuthFailedError,
     ConnectionFailedError,
-    Connector,
-    NoDataError,
     RateLimitedError,
     StaticToken,
     SungazeError,
@@ -62,28 +52,28 @@ from .coordinator import (
     min_sustainable_minutes,
     shared_limiter,
 )
+from .flows import FLOWS, FLOWS_BY_VENDOR
+from .flows.base import (
+    PASSWORD_SELECTOR,
+    SECTION_ADVANCED,
+    USERNAME_SELECTOR,
+    SungazeFlowBase,
+    flatten,
+    same_account,
+)
 from .model import Site
 from .oauth import async_register_callback_view, async_token_provider
 
-SECTION_ADVANCED = "advanced"
 CONF_MODE = "mode"
 MODE_API_KEY = "api_key"
 MODE_SITE_ACCESS = "site_access"
 CONF_SYSTEM_IDS = "system_ids"
 CONF_AUTH_IMPLEMENTATION = "auth_implementation"
-_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
-_URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
-_USERNAME = TextSelector(
-    TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
-)
-
 SECRETS: dict[str, str] = {"eg4": CONF_PASSWORD}
 """The credential a reauth asks for, by vendor; an API key unless listed."""
 
 
-class SungazeConfigFlow(
-    CpsFlowMixin, config_entry_oauth2_flow.AbstractOAuth2FlowHandler, domain=DOMAIN
-):
+class SungazeConfigFlow(CpsFlowMixin, *FLOWS, SungazeFlowBase, domain=DOMAIN):  # type: ignore[misc]
     """Add one vendor account (or one site of it) to Home Assistant.
 
     API-key vendors are plain forms; OAuth vendors (Enphase) go through HA's
@@ -92,18 +82,6 @@ class SungazeConfigFlow(
 
     DOMAIN = DOMAIN
     VERSION = 1
-
-    def __init__(self) -> None:
-        """Start with nothing chosen."""
-        super().__init__()
-        self._data: dict[str, Any] = {}
-        self._sites: tuple[Site, ...] = ()
-        self._account: AccountInfo | None = None
-
-    @property
-    def logger(self) -> logging.Logger:
-        """The logger HA's OAuth flow reports to."""
-        return LOGGER
 
     @staticmethod
     @callback
@@ -115,32 +93,8 @@ class SungazeConfigFlow(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Offer the vendors Sungaze can talk to."""
-        return self.async_show_menu(step_id="user", menu_options=sorted(CONNECTORS))
-
-    async def _async_identify(
-        self, data: Mapping[str, Any], errors: dict[str, str]
-    ) -> AccountInfo | None:
-        """Try the credentials; fill `errors` with the reason when they fail."""
-        return await self._async_identify_with(build_connector(self.hass, data), errors)
-
-    @staticmethod
-    def _key_schema(defaults: Mapping[str, Any]) -> vol.Schema:
-        """The API key, and the API URL override in a collapsed section."""
-        return vol.Schema(
-            {
-                vol.Required(CONF_API_KEY): _PASSWORD,
-                vol.Required(SECTION_ADVANCED): section(
-                    vol.Schema(
-                        {
-                            vol.Optional(
-                                CONF_URL,
-                                description={"suggested_value": defaults.get(CONF_URL)},
-                            ): _URL
-                        }
-                    ),
-                    {"collapsed": True},
-                ),
-            }
+        return self.async_show_menu(
+            step_id="user", menu_options=sorted(set(CONNECTORS) | set(FLOWS_BY_VENDOR))
         )
 
     async def async_step_solaredge(
@@ -153,13 +107,13 @@ class SungazeConfigFlow(
             form = {k: v for k, v in user_input.items() if k != CONF_MODE}
             if mode == MODE_SITE_ACCESS:
                 form.pop(CONF_API_KEY, None)
-                self._data = _flatten({CONF_VENDOR: "solaredge"}, form)
+                self._data = flatten({CONF_VENDOR: "solaredge"}, form)
                 async_register_callback_view(self.hass)
                 return await self.async_step_pick_implementation()
             if not form.get(CONF_API_KEY):
                 errors[CONF_API_KEY] = "api_key_required"
             else:
-                data = _flatten({CONF_VENDOR: "solaredge"}, form)
+                data = flatten({CONF_VENDOR: "solaredge"}, form)
                 if (account := await self._async_identify(data, errors)) is not None:
                     self._data = data
                     self._sites = account.sites
@@ -177,7 +131,7 @@ class SungazeConfigFlow(
                             translation_key="solaredge_mode",
                         )
                     ),
-                    vol.Optional(CONF_API_KEY): _PASSWORD,
+                    vol.Optional(CONF_API_KEY): PASSWORD_SELECTOR,
                     vol.Required(SECTION_ADVANCED): schema.schema[
                         vol.Required(SECTION_ADVANCED)
                     ],
@@ -200,7 +154,7 @@ class SungazeConfigFlow(
     ) -> ConfigFlowResult:
         """Ask for the application's API key, then sign in with Enphase."""
         if user_input is not None:
-            self._data = _flatten({CONF_VENDOR: "enphase"}, user_input)
+            self._data = flatten({CONF_VENDOR: "enphase"}, user_input)
             return await self.async_step_pick_implementation()
         return self.async_show_form(step_id="enphase", data_schema=self._key_schema({}))
 
@@ -384,8 +338,8 @@ class SungazeConfigFlow(
         )
         schema = vol.Schema(
             {
-                vol.Required(CONF_USERNAME): _USERNAME,
-                vol.Required(CONF_PASSWORD): _PASSWORD,
+                vol.Required(CONF_USERNAME): USERNAME_SELECTOR,
+                vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
                 vol.Required(CONF_URL): portal,
             }
         )
@@ -448,43 +402,15 @@ class SungazeConfigFlow(
             errors=errors,
         )
 
-    async def async_step_site(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Pick one of the account's sites."""
-        if user_input is not None:
-            site = next(s for s in self._sites if s.id == user_input[CONF_SITE_ID])
-            return await self._async_create_site(site)
-        configured = {entry.unique_id for entry in self._async_current_entries()}
-        options = [
-            SelectOptionDict(value=site.id, label=site.name)
-            for site in self._sites
-            if f"{self._data[CONF_VENDOR]}_{site.id}" not in configured
-        ]
-        if not options:
-            return self.async_abort(reason="already_configured")
-        return self.async_show_form(
-            step_id="site",
-            data_schema=vol.Schema(
-                {
-                    vol.Required(CONF_SITE_ID): SelectSelector(
-                        SelectSelectorConfig(options=options)
-                    )
-                }
-            ),
-        )
-
-    async def _async_create_site(self, site: Site) -> ConfigFlowResult:
-        await self.async_set_unique_id(f"{self._data[CONF_VENDOR]}_{site.id}")
-        self._abort_if_unique_id_configured()
-        return self.async_create_entry(
-            title=site.name, data={**self._data, CONF_SITE_ID: site.id}
-        )
-
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
         """The vendor refused the stored credentials."""
+        vendor_step = getattr(
+            self, f"async_step_{entry_data[CONF_VENDOR]}_reauth", None
+        )
+        if vendor_step is not None:
+            return await vendor_step()  # type: ignore[no-any-return]
         if CONF_AUTH_IMPLEMENTATION in entry_data:
             return await self.async_step_reauth_oauth()
         return await self.async_step_reauth_confirm()
@@ -499,7 +425,7 @@ class SungazeConfigFlow(
             return self.async_show_form(
                 step_id="reauth_oauth",
                 data_schema=vol.Schema(
-                    {vol.Optional(CONF_API_KEY): _PASSWORD} if keyed else {}
+                    {vol.Optional(CONF_API_KEY): PASSWORD_SELECTOR} if keyed else {}
                 ),
                 description_placeholders={
                     "title": entry.title,
@@ -531,7 +457,7 @@ class SungazeConfigFlow(
         if user_input is not None:
             data = {**entry.data, **user_input}
             if (account := await self._async_identify(data, errors)) is not None:
-                if _same_account(entry, account):
+                if same_account(entry, account):
                     return self.async_update_reload_and_abort(
                         entry, data_updates=user_input
                     )
@@ -541,7 +467,7 @@ class SungazeConfigFlow(
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=vol.Schema(
-                {vol.Required(SECRETS.get(vendor, CONF_API_KEY)): _PASSWORD}
+                {vol.Required(_reauth_key(vendor)): PASSWORD_SELECTOR}
             ),
             description_placeholders={
                 "title": entry.title,
@@ -555,6 +481,11 @@ class SungazeConfigFlow(
     ) -> ConfigFlowResult:
         """Change the key (or the API URL) of an existing site."""
         entry = self._get_reconfigure_entry()
+        vendor_step = getattr(
+            self, f"async_step_{entry.data[CONF_VENDOR]}_reconfigure", None
+        )
+        if vendor_step is not None:
+            return await vendor_step(user_input)  # type: ignore[no-any-return]
         if entry.data[CONF_VENDOR] == "eg4":
             return await self.async_step_eg4()
         if entry.data[CONF_VENDOR] == "cps":
@@ -568,9 +499,9 @@ class SungazeConfigFlow(
             return self.async_abort(reason="reconfigure_site_access")
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _flatten(entry.data, user_input)
+            data = flatten(entry.data, user_input)
             if (account := await self._async_identify(data, errors)) is not None:
-                if _same_account(entry, account):
+                if same_account(entry, account):
                     return self.async_update_reload_and_abort(entry, data=data)
                 errors["base"] = "wrong_site"
         return self.async_show_form(
@@ -611,35 +542,11 @@ class SungazeConfigFlow(
             errors["base"] = "no_system"
         return self.async_show_form(
             step_id="reconfigure_enphase",
-            data_schema=vol.Schema({vol.Optional(CONF_API_KEY): _PASSWORD}).extend(
-                _systems_schema(sites, entry.data[CONF_SYSTEM_IDS]).schema
-            ),
+            data_schema=vol.Schema(
+                {vol.Optional(CONF_API_KEY): PASSWORD_SELECTOR}
+            ).extend(_systems_schema(sites, entry.data[CONF_SYSTEM_IDS]).schema),
             errors=errors,
         )
-
-    async def _async_identify_with(
-        self, connector: Connector, errors: dict[str, str]
-    ) -> AccountInfo | None:
-        """Try a connector; fill `errors` with the reason when it fails."""
-        try:
-            return await connector.async_identify()
-        except AuthFailedError:
-            errors["base"] = "invalid_auth"
-        except ApiRetiredError:
-            errors["base"] = "api_retired"
-        except RateLimitedError:
-            errors["base"] = "rate_limited"
-        except NoDataError:
-            errors["base"] = "no_data"
-        except ConnectionFailedError:
-            errors["base"] = "cannot_connect"
-        except SungazeError:
-            LOGGER.exception("Unexpected answer while checking credentials")
-            errors["base"] = "unknown"
-        finally:
-            # Only a check: release what it opened (sessions, broker links).
-            await connector.async_close()
-        return None
 
 
 def _systems_schema(sites: tuple[Site, ...], selected: list[str]) -> vol.Schema:
@@ -658,21 +565,10 @@ def _systems_schema(sites: tuple[Site, ...], selected: list[str]) -> vol.Schema:
     )
 
 
-def _flatten(base: Mapping[str, Any], user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a form into entry data; an emptied URL override is removed."""
-    data = {**base, **user_input}
-    advanced = data.pop(SECTION_ADVANCED, {})
-    data.pop(CONF_URL, None)
-    if url := advanced.get(CONF_URL):
-        data[CONF_URL] = url
-    return data
-
-
-def _same_account(entry: ConfigEntry, account: AccountInfo) -> bool:
-    """Whether re-entered credentials still reach the entry's site or account."""
-    if CONF_SITE_ID in entry.data:
-        return any(site.id == entry.data[CONF_SITE_ID] for site in account.sites)
-    return entry.unique_id == f"{entry.data[CONF_VENDOR]}_{account.unique_id}"
+def _reauth_key(vendor: str) -> str:
+    if (flow := FLOWS_BY_VENDOR.get(vendor)) is not None:
+        return flow.reauth_key
+    return SECRETS.get(vendor, CONF_API_KEY)
 
 
 class SungazeOptionsFlow(OptionsFlow):
@@ -696,6 +592,10 @@ class SungazeOptionsFlow(OptionsFlow):
             options = user_input
         current = options.get(CONF_MIN_INTERVAL)
         plan: dict[vol.Marker, Any] = {}
+        if (
+            flow := FLOWS_BY_VENDOR.get(self.config_entry.data[CONF_VENDOR])
+        ) is not None:
+            plan.update(flow.options_fields(self.config_entry, options))
         if self.config_entry.data.get(CONF_VENDOR) == "enphase":
             plan[
                 vol.Required(CONF_PLAN, default=options.get(CONF_PLAN, DEFAULT_PLAN))

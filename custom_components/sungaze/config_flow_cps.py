@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.selector import (
@@ -31,6 +31,7 @@ import voluptuous as vol
 from .connectors.base import AccountInfo
 from .connectors.cps_modbus import FRAMINGS, WORD_ORDERS
 from .const import CONF_SITE_ID, CONF_VENDOR, DOMAIN
+from .flows.base import SungazeFlowBase
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _TEXT = TextSelector()
@@ -131,13 +132,8 @@ def _cps_form_values(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-class CpsFlowMixin(ConfigFlow):
+class CpsFlowMixin(SungazeFlowBase):
     """The CPS steps of Sungaze's config flow."""
-
-    async def _async_identify(
-        self, data: Mapping[str, Any], errors: dict[str, str]
-    ) -> AccountInfo | None:
-        raise NotImplementedError  # provided by SungazeConfigFlow
 
     async def async_step_cps(
         self, user_input: dict[str, Any] | None = None

@@ -1,0 +1,10 @@
+"""Each vendor's config-flow steps, one module per vendor (see `base.py`)."""
+
+from __future__ import annotations
+
+from .base import SungazeFlowBase
+
+FLOWS: tuple[type[SungazeFlowBase], ...] = ()
+"""Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
+
+FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}
