@@ -45,6 +45,7 @@ from .const import (
     VENDOR_NAMES,
 )
 from .model import Device, DeviceKind, Snapshot
+from .statistics import SeriesImporter
 
 type SungazeConfigEntry = ConfigEntry[SungazeCoordinator]
 
@@ -256,6 +257,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._shown_status = self.status
         self._was_failing = False
         self._registered: dict[str, Device] = {}
+        self.importer = SeriesImporter(hass, entry)
         self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.budget.{budget_key}"
         )
@@ -357,6 +359,8 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
+        if snapshot.series:
+            await self.importer.async_import(snapshot.series)
         if not self.connector.pushes:
             self.update_interval = self.next_interval()
         return snapshot

@@ -261,6 +261,41 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StatPoint:
+    """One complete hour of a history series."""
+
+    start: datetime
+    """Aware start of the hour."""
+    value: float
+    """The amount in that hour (not cumulative), in the series' unit."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatSeries:
+    """Hourly history a vendor delivers late or in bulk, for long-term statistics.
+
+    The recorder cannot take late entity states, so hours a vendor reports
+    after they are gone (a utility's usage, late optimizer minutes) are imported
+    as external statistics `sungaze:<entry>_<key>`. `points` holds complete
+    hours only, sorted, each at most once; an hour the vendor has not filled in
+    yet is left out, never sent as zero.
+    """
+
+    key: str
+    """Stable id within the entry, e.g. `grid_consumption`."""
+    name: str
+    """What the statistic measures, appended to the entry's title."""
+    unit: str
+    """`kWh` or `Wh` for energy, an ISO 4217 code for money."""
+    points: tuple[StatPoint, ...]
+
+    @property
+    def is_energy(self) -> bool:
+        """Whether the unit is an energy unit (else a currency)."""
+        return self.unit in ("Wh", "kWh", "MWh")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Snapshot:
     """Everything one update produced.
 
@@ -274,6 +309,8 @@ class Snapshot:
     alerts: tuple[Alert, ...] = ()
     notes: Mapping[str, str] = field(default_factory=dict)
     """Why a feature is absent (e.g. plan-gated endpoint), for diagnostics."""
+    series: tuple[StatSeries, ...] = ()
+    """History to import into long-term statistics (see `StatSeries`)."""
     fetched_at: datetime = field(
         default_factory=lambda: datetime.now(UTC), compare=False
     )
