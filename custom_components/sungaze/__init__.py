@@ -13,7 +13,7 @@ from .coordinator import (
 )
 from .oauth import async_forget_tokens, async_token_provider
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
