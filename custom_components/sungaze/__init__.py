@@ -11,6 +11,7 @@ from .coordinator import (
     build_connector,
     shared_limiter,
 )
+from .energy import async_offer as async_offer_energy
 from .oauth import async_forget_tokens, async_token_provider
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
@@ -31,6 +32,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     entry.runtime_data = coordinator
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await async_offer_energy(hass, entry)
     options = dict(entry.options)
 
     async def _async_entry_updated(
