@@ -12,6 +12,7 @@ from .coordinator import (
     shared_limiter,
 )
 from .energy import async_offer as async_offer_energy
+from .members import announce_removed
 from .oauth import async_forget_tokens, async_token_provider
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
@@ -56,4 +57,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
+    announce_removed(hass, entry.entry_id)
     async_forget_tokens(hass, entry.entry_id)
