@@ -5,13 +5,16 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_VENDOR
 from .coordinator import (
     SungazeConfigEntry,
     SungazeCoordinator,
     build_connector,
     shared_limiter,
 )
-from .oauth import async_forget_tokens, async_token_provider
+from .flows import FLOWS_BY_VENDOR
+from .flows.base import CONF_AUTH_IMPLEMENTATION
+from .oauth import async_forget_tokens
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
@@ -20,8 +23,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     """Connect to the vendor, fetch a first snapshot and create the entities."""
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
-        await async_token_provider(hass, entry)
-        if "auth_implementation" in entry.data
+        await FLOWS_BY_VENDOR[entry.data[CONF_VENDOR]].async_token_provider(hass, entry)
+        if CONF_AUTH_IMPLEMENTATION in entry.data
         else None
     )
     # Connectors read their settings from one mapping: the data, then the options.

@@ -52,7 +52,7 @@ class SeriesImporter:
 
     async def _async_import_one(self, series: StatSeries) -> None:
         # Imported lazily: the recorder is an optional (after-)dependency.
-        from homeassistant.components.recorder import get_instance
+        from homeassistant.helpers.recorder import get_instance
         from homeassistant.components.recorder.models import (
             StatisticData,
             StatisticMeanType,

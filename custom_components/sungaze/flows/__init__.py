@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from .base import SungazeFlowBase
+from .cps import CpsFlow
+from .eg4 import EG4Flow
+from .enphase import EnphaseFlow
+from .solaredge import SolarEdgeFlow
 
-FLOWS: tuple[type[SungazeFlowBase], ...] = ()
+FLOWS: tuple[type[SungazeFlowBase], ...] = (
+    CpsFlow,
+    EG4Flow,
+    EnphaseFlow,
+    SolarEdgeFlow,
+)
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 
 FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}
