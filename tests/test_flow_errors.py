@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.network import NoURLAvailableError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -211,3 +214,53 @@ async def test_eg4_reconfigure_wrong_password(
         {"username": EG4_USERNAME, "password": "wrong", "url": eg4.base_url},
     )
     assert result["errors"] == {"base": "invalid_auth"}
+
+
+async def test_solaredge_callback_address_without_a_url(hass: HomeAssistant) -> None:
+    """With no address known, the form still says which path to register."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    # HA's test instance always knows an address; a real one may not.
+    with patch(
+        "custom_components.sungaze.flows.solaredge.get_url",
+        side_effect=NoURLAvailableError,
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "solaredge"}
+        )
+    assert result["description_placeholders"]["callback"] == (
+        "https://<your Home Assistant address>/api/sungaze/solaredge/callback"
+    )
+
+
+@pytest.mark.usefixtures("current_request_with_host")
+async def test_solaredge_callback_without_code_or_error(
+    phoenix: HomeAssistant,
+    solaredge: SolarEdgeSimulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """A callback for a waiting sign-in but with neither code nor error is refused."""
+    hass = phoenix
+    app = solaredge.site_access.app
+    await add_application_credential(
+        hass, app.client_id, app.client_secret, "SolarEdge app", "se_app"
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "solaredge"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"mode": "site_access", "advanced": {"url": solaredge.base_url}},
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    reference = parse_qs(urlsplit(result["url"]).query)["external_id"][0]
+    client = await hass_client_no_auth()
+    answer = await client.get(
+        f"/api/sungaze/solaredge/callback?external_id={reference}"
+    )
+    assert answer.status == 400
+    assert "Missing code or error" in await answer.text()
