@@ -44,7 +44,10 @@ async def test_menu_offers_every_flow(hass: HomeAssistant) -> None:
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == sorted(FLOWS_BY_VENDOR)
+    vendors = [v for v, flow in FLOWS_BY_VENDOR.items() if flow.menu_order == 0]
+    # Vendors alphabetically, then combinations (the whole home).
+    assert result["menu_options"][: len(vendors)] == sorted(vendors)
+    assert set(result["menu_options"]) == set(FLOWS_BY_VENDOR)
     for vendor, flow in FLOWS_BY_VENDOR.items():
         assert flow.vendor == vendor
         assert SungazeConfigFlow.flow_for(vendor) is flow
@@ -264,3 +267,10 @@ async def test_solaredge_callback_without_code_or_error(
     )
     assert answer.status == 400
     assert "Missing code or error" in await answer.text()
+
+
+def test_vendor_is_not_read_through_the_combined_flow() -> None:
+    """`self.vendor` in a vendor step would be whichever class comes first: refused."""
+    with pytest.raises(AttributeError, match="ambiguous"):
+        _ = SungazeConfigFlow().vendor
+    assert SungazeConfigFlow.flow_for("home").vendor == "home"

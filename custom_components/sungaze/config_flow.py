@@ -39,6 +39,17 @@ class SungazeConfigFlow(*FLOWS, SungazeFlowBase, domain=DOMAIN):  # type: ignore
     DOMAIN = DOMAIN
     VERSION = 1
 
+    @property
+    def vendor(self) -> str:  # type: ignore[override]
+        """Refused: every vendor class is mixed in, so `self.vendor` would be any of them.
+
+        Vendor code names its own class (`MyFlow.vendor`); shared code uses
+        `self.flow_for(entry.data[CONF_VENDOR])`.
+        """
+        raise AttributeError(
+            "self.vendor is ambiguous in the combined flow; name the vendor's class"
+        )
+
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> SungazeOptionsFlow:
@@ -48,9 +59,12 @@ class SungazeConfigFlow(*FLOWS, SungazeFlowBase, domain=DOMAIN):  # type: ignore
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Offer the vendors Sungaze can talk to."""
+        """Offer the vendors (and then the combinations) Sungaze can set up."""
         return self.async_show_menu(
-            step_id="user", menu_options=sorted(FLOWS_BY_VENDOR)
+            step_id="user",
+            menu_options=sorted(
+                FLOWS_BY_VENDOR, key=lambda v: (FLOWS_BY_VENDOR[v].menu_order, v)
+            ),
         )
 
     @override
@@ -122,25 +136,24 @@ class SungazeOptionsFlow(OptionsFlow):
             flow := FLOWS_BY_VENDOR.get(self.config_entry.data[CONF_VENDOR])
         ) is not None:
             fields.update(flow.options_fields(self.config_entry, options))
+        if flow is None or flow.polls:
+            fields[
+                probatio.Optional(
+                    CONF_MIN_INTERVAL,
+                    description={"suggested_value": options.get(CONF_MIN_INTERVAL)},
+                )
+            ] = NumberSelector(
+                NumberSelectorConfig(
+                    min=1,
+                    max=180,
+                    step=1,
+                    unit_of_measurement="min",
+                    mode=NumberSelectorMode.BOX,
+                )
+            )
         return self.async_show_form(
             step_id="init",
-            data_schema=probatio.Schema(
-                {
-                    **fields,
-                    probatio.Optional(
-                        CONF_MIN_INTERVAL,
-                        description={"suggested_value": options.get(CONF_MIN_INTERVAL)},
-                    ): NumberSelector(
-                        NumberSelectorConfig(
-                            min=1,
-                            max=180,
-                            step=1,
-                            unit_of_measurement="min",
-                            mode=NumberSelectorMode.BOX,
-                        )
-                    ),
-                }
-            ),
+            data_schema=probatio.Schema(fields),
             description_placeholders={"floor": str(floor)},
             errors=errors,
         )

@@ -6,6 +6,7 @@ from .base import SungazeFlowBase
 from .cps import CpsFlow
 from .eg4 import EG4Flow
 from .enphase import EnphaseFlow
+from .home import HomeFlow
 from .solaredge import SolarEdgeFlow
 
 FLOWS: tuple[type[SungazeFlowBase], ...] = (
@@ -13,6 +14,7 @@ FLOWS: tuple[type[SungazeFlowBase], ...] = (
     EG4Flow,
     EnphaseFlow,
     SolarEdgeFlow,
+    HomeFlow,
 )
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 

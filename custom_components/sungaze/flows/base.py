@@ -203,6 +203,10 @@ class SungazeFlowBase(config_entry_oauth2_flow.AbstractOAuth2FlowHandler):
     """Secrets `reauth_oauth` may take again (optional; empty keeps the stored)."""
     credential_placeholders: ClassVar[Mapping[str, str]] = {}
     """Texts for the application-credentials dialog (portal links, callbacks)."""
+    menu_order: ClassVar[int] = 0
+    """Place in the menu: vendors (0) alphabetically, then combinations (1)."""
+    polls: ClassVar[bool] = True
+    """False for entries without an update interval to choose (pushed, combined)."""
 
     def __init__(self) -> None:
         """Start with nothing chosen."""
