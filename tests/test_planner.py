@@ -10,7 +10,7 @@ from custom_components.sungaze.connectors.base import (
     RequestBudget,
     RequestLimiter,
 )
-from custom_components.sungaze.coordinator import (
+from custom_components.sungaze.planner import (
     Daylight,
     daily_allowance,
     plan_interval,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 
 from .coordinator import (
     SungazeConfigEntry,
@@ -41,6 +41,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
             await hass.config_entries.async_reload(entry.entry_id)
 
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+
+    async def _async_close(event: Event) -> None:
+        """Close the vendor link cleanly when HA stops (a broker sees a goodbye)."""
+        await connector.async_close()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_close)
+    )
     return True
 
 

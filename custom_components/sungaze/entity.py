@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
@@ -13,9 +14,14 @@ DISABLED_BY_DEFAULT = frozenset({DeviceKind.BATTERY_MODULE})
 
 
 class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
-    """An entity of one vendor device (a site is a device too)."""
+    """An entity of one vendor device (a site is a device too).
+
+    It writes its state only when its device changed in the update (or its
+    availability did): the coordinator names the changed devices.
+    """
 
     _attr_has_entity_name = True
+    _shown_available: bool | None = None
 
     def __init__(
         self, coordinator: SungazeCoordinator, device: Device, key: str
@@ -31,6 +37,11 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
             identifiers={coordinator.device_identifier(device.id)}
         )
 
+    async def async_added_to_hass(self) -> None:
+        """Remember the availability of the state written when added."""
+        await super().async_added_to_hass()
+        self._shown_available = self.available
+
     @property
     def readings(self) -> Readings | None:
         """This device's readings in the latest snapshot."""
@@ -40,6 +51,24 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
     def available(self) -> bool:
         """Unavailable when the update failed or the device left the snapshot."""
         return super().available and self.device_id in self.coordinator.data.devices
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state if this entity's device (or availability) changed."""
+        changed = self.coordinator.changed
+        available = self.available
+        if (
+            changed is not None
+            and self.device_id not in changed
+            and available is self._shown_available
+        ):
+            return
+        self._shown_available = available
+        self._refresh()
+        self.async_write_ha_state()
+
+    def _refresh(self) -> None:
+        """Take the new data in before the state is written (subclasses)."""
 
 
 class SungazeConnectionEntity(CoordinatorEntity[SungazeCoordinator]):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -100,6 +100,14 @@ CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
         value_fn=lambda coordinator: coordinator.last_success,
     ),
     SungazeConnectionSensorEntityDescription(
+        key="next_attempt",
+        translation_key="next_attempt",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.next_attempt,
+        exists_fn=lambda coordinator: not coordinator.connector.pushes,
+    ),
+    SungazeConnectionSensorEntityDescription(
         key="requests_month",
         translation_key="requests_month",
         state_class=SensorStateClass.TOTAL_INCREASING,
@@ -134,13 +142,13 @@ async def async_setup_entry(
     known: set[tuple[str, str]] = set()
 
     @callback
-    def add_new() -> None:
+    def add_new(device_ids: Iterable[str] | None = None) -> None:
+        """Add entities for new readings of the given devices (None: all)."""
         snapshot = coordinator.data
-        if snapshot is None:
-            return
         new: list[SensorEntity] = []
-        for device_id, readings in snapshot.readings.items():
-            if (device := snapshot.devices.get(device_id)) is None:
+        for device_id in snapshot.readings if device_ids is None else device_ids:
+            readings = snapshot.readings.get(device_id)
+            if readings is None or (device := snapshot.devices.get(device_id)) is None:
                 continue
             if readings.as_of is not None and (device_id, LAST_REPORT.key) not in known:
                 known.add((device_id, LAST_REPORT.key))
@@ -166,8 +174,13 @@ async def async_setup_entry(
         if new:
             async_add_entities(new)
 
+    @callback
+    def on_update() -> None:
+        """Look for new readings only on the devices that changed."""
+        add_new(coordinator.changed)
+
     add_new()
-    entry.async_on_unload(coordinator.async_add_listener(add_new))
+    entry.async_on_unload(coordinator.async_add_listener(on_update))
 
 
 class SungazeSensor(SungazeEntity, SensorEntity):
@@ -206,6 +219,7 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     """An energy counter that never goes backwards or spikes (Energy dashboard)."""
 
     _guard: CounterGuard
+    _zone: tuple[str | None, tzinfo] | None = None
 
     async def async_added_to_hass(self) -> None:
         """Seed the guard with the last published value, so restarts can't dip."""
@@ -222,18 +236,20 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
         self._update_guard()
 
     def _day(self, moment: datetime) -> object:
+        """The site-local day of `moment` (the site's zone, else HA's)."""
         snapshot = self.coordinator.data
         device = snapshot.devices.get(self.device_id) if snapshot else None
         site = snapshot.sites.get(device.site_id) if snapshot and device else None
-        try:
-            zone = (
-                ZoneInfo(site.timezone)
-                if site and site.timezone
-                else dt_util.get_default_time_zone()
-            )
-        except ZoneInfoNotFoundError:
-            zone = dt_util.get_default_time_zone()
-        return moment.astimezone(zone).date()
+        name = site.timezone if site else None
+        if self._zone is None or self._zone[0] != name:
+            try:
+                zone: tzinfo = (
+                    ZoneInfo(name) if name else dt_util.get_default_time_zone()
+                )
+            except ZoneInfoNotFoundError:
+                zone = dt_util.get_default_time_zone()
+            self._zone = (name, zone)
+        return moment.astimezone(self._zone[1]).date()
 
     def _update_guard(self) -> None:
         raw = self._raw()
@@ -247,10 +263,8 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
             return
         self._attr_native_value = self._guard.accept(value, as_of, self._day(as_of))
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
+    def _refresh(self) -> None:
         self._update_guard()
-        super()._handle_coordinator_update()
 
     @property
     def native_value(self) -> StateType:
@@ -279,9 +293,13 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
 
 
 class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
-    """Connection health and request budget; available even when updates fail."""
+    """Connection health and request budget; available even when updates fail.
+
+    The state is written only when its value moved.
+    """
 
     entity_description: SungazeConnectionSensorEntityDescription
+    _shown: StateType | datetime = None
 
     def __init__(
         self,
@@ -296,6 +314,20 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
     def available(self) -> bool:
         """Always: these sensors explain why the others are unavailable."""
         return True
+
+    async def async_added_to_hass(self) -> None:
+        """Remember the value written when added."""
+        await super().async_added_to_hass()
+        self._shown = self.native_value
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state only when the figure changed."""
+        value = self.native_value
+        if value == self._shown:
+            return
+        self._shown = value
+        self.async_write_ha_state()
 
     @property
     def native_value(self) -> StateType | datetime:
