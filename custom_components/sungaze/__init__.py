@@ -1,23 +1,29 @@
-"""Sungaze: a home's whole solar estate in Home Assistant."""
+"""Sungaze: a home's whole solar estate in Home Assistant.
+
+The HA adapter is imported when an entry is set up (HA has imported it by then
+with the preloaded config flow), so the HA-free parts of the package (model,
+connectors, planner) import without Home Assistant.
+"""
 
 from __future__ import annotations
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from typing import TYPE_CHECKING
 
-from .coordinator import (
-    SungazeConfigEntry,
-    SungazeCoordinator,
-    build_connector,
-    shared_limiter,
-)
-from .oauth import async_forget_tokens, async_token_provider
+if TYPE_CHECKING:
+    from homeassistant.core import Event, HomeAssistant
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+    from .coordinator import SungazeConfigEntry
+
+PLATFORMS: list[str] = ["binary_sensor", "sensor"]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
     """Connect to the vendor, fetch a first snapshot and create the entities."""
+    from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+
+    from .coordinator import SungazeCoordinator, build_connector, shared_limiter
+    from .oauth import async_token_provider
+
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
         await async_token_provider(hass, entry)
@@ -46,9 +52,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
         """Close the vendor link cleanly when HA stops (a broker sees a goodbye)."""
         await connector.async_close()
 
-    entry.async_on_unload(
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_close)
-    )
+    # Not listen_once: the unload after the stop would remove it a second time.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_close))
     return True
 
 
@@ -62,4 +67,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
+    from .oauth import async_forget_tokens
+
     async_forget_tokens(hass, entry.entry_id)
