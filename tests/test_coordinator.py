@@ -166,7 +166,7 @@ async def test_identical_snapshots_write_nothing(
 async def test_only_the_changed_device_is_written(
     hass: HomeAssistant, init_solaredge: MockConfigEntry
 ) -> None:
-    """A new value on one device writes that device's entities only."""
+    """A new value on one device writes that entity only."""
     entities = er.async_get(hass)
     coordinator = init_solaredge.runtime_data
     writes = _Writes(hass)
@@ -186,7 +186,8 @@ async def test_only_the_changed_device_is_written(
     assert device is not None
     written = {entities.async_get(entity_id).device_id for entity_id in writes.entities}
     assert written == {device.id}
-    assert "sensor.battery_1_battery_state_of_charge" in writes.entities
+    # Of that device, only the entity whose state changed.
+    assert writes.entities == ["sensor.battery_1_battery_state_of_charge"]
     assert hass.states.get("sensor.battery_1_battery_state_of_charge").state == "12.0"
 
 

@@ -49,11 +49,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
 
     async def _async_close(event: Event) -> None:
-        """Close the vendor link cleanly when HA stops (a broker sees a goodbye)."""
+        """Close a push link cleanly when HA stops (the broker sees a goodbye).
+
+        HTTP sessions are HA's: it closes them itself after the stop.
+        """
         await connector.async_close()
 
-    # Not listen_once: the unload after the stop would remove it a second time.
-    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_close))
+    if connector.pushes:
+        # Not listen_once: the unload after the stop would remove it again.
+        entry.async_on_unload(
+            hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_close)
+        )
     return True
 
 

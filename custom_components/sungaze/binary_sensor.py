@@ -78,6 +78,9 @@ class SungazeProblemSensor(SungazeEntity, BinarySensorEntity):
         """Bind the sensor to its device."""
         super().__init__(coordinator, device, PROBLEM.key)
 
+    def _state_key(self) -> object:
+        return self.coordinator.device_alerts(self.device_id)[:MAX_LISTED_ALERTS]
+
     @property
     def is_on(self) -> bool:
         """Whether any alert of this device is open."""

@@ -259,7 +259,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             None
         )
         self._daylight: tuple[date, Daylight | None] | None = None
-        self._saved: dict[str, Any] | None = None
+        self._saved: tuple[object, ...] | None = None
         self.devices = DeviceSync(
             hass,
             entry,
@@ -303,7 +303,6 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             and (stored := await self._store.async_load())
         ):
             limiter.restore(stored)
-        self._saved = limiter.as_dict()
         if self.connector.pushes:
             self.connector.on_link = self._async_link
             await self.connector.async_start(self.async_push)
@@ -314,14 +313,18 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
     def _save_budget(self) -> None:
         """Persist the counters when they matter and moved (not on every update)."""
         limiter = self.connector.limiter
-        counters = limiter.as_dict()
-        saved = self._saved or {}
         if limiter.budget.per_month is None and limiter.budget.per_day is None:
             # Counters that limit nothing need no disk write; a vendor's block does.
-            moved = counters["blocked_until"] != saved.get("blocked_until")
+            counters: tuple[object, ...] = (limiter.blocked_until,)
         else:
-            moved = counters != saved
-        if moved:
+            counters = (
+                limiter.month,
+                limiter.month_used,
+                limiter.day,
+                limiter.day_used,
+                limiter.blocked_until,
+            )
+        if counters != self._saved:
             self._saved = counters
             self._store.async_delay_save(limiter.as_dict, 10)
 

@@ -214,6 +214,9 @@ class SungazeSensor(SungazeEntity, SensorEntity):
         """The reading as the vendor reported it, normalised."""
         return self._raw()
 
+    def _state_key(self) -> object:
+        return self._raw()
+
 
 class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     """An energy counter that never goes backwards or spikes (Energy dashboard)."""
@@ -234,6 +237,7 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
             self._guard.as_of = state.last_updated
             self._guard.day = self._day(state.last_updated)
         self._update_guard()
+        self._shown_key = self._state_key()
 
     def _day(self, moment: datetime) -> object:
         """The site-local day of `moment` (the site's zone, else HA's)."""
@@ -266,6 +270,9 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     def _refresh(self) -> None:
         self._update_guard()
 
+    def _state_key(self) -> object:
+        return self._attr_native_value
+
     @property
     def native_value(self) -> StateType:
         """The guarded counter value."""
@@ -290,6 +297,9 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         """The vendor's data-as-of time."""
         readings = self.readings
         return readings.as_of if readings else None
+
+    def _state_key(self) -> object:
+        return self.native_value
 
 
 class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
