@@ -55,6 +55,7 @@ from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     MockEntityPlatform,
@@ -133,6 +134,10 @@ def plain_dns() -> Iterator[None]:
         yield
 
 
+def _frozen_utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @contextmanager
 def at_noon() -> Iterator[Clock]:
     """Noon in Phoenix, ticking: for setups and the simulated hour.
@@ -140,8 +145,11 @@ def at_noon() -> Iterator[Clock]:
     Costs are timed outside it: freezegun's clock would slow every timestamp
     HA takes, ours and the floor's alike, and blur the ratio.
     """
-    with freeze_time(NOON, real_asyncio=True, tick=True, ignore=["paho"]) as clock:
-        yield clock
+    noon = _Noon()
+    try:
+        yield noon.clock
+    finally:
+        noon.thaw()
 
 
 @contextmanager
@@ -187,12 +195,16 @@ class _Noon:
     def __init__(self) -> None:
         self._freezer = freeze_time(NOON, real_asyncio=True, tick=True, ignore=["paho"])
         self.clock: Clock = self._freezer.start()
+        # HA bound its utcnow to the real datetime at import: follow the freezer.
+        self._utcnow = patch.object(dt_util, "utcnow", _frozen_utcnow)
+        self._utcnow.start()
         self._frozen = True
 
     def thaw(self) -> None:
         """Back to the real clock (once)."""
         if self._frozen:
             self._frozen = False
+            self._utcnow.stop()
             self._freezer.stop()
 
 

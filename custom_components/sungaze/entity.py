@@ -55,7 +55,11 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
     @property
     def available(self) -> bool:
         """Unavailable when the update failed or the device left the snapshot."""
-        return super().available and self.device_id in self.coordinator.data.devices
+        coordinator = self.coordinator
+        return (
+            coordinator.last_update_success
+            and self.device_id in coordinator.data.devices
+        )
 
     @callback
     def _handle_coordinator_update(self) -> None:

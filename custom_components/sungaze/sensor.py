@@ -197,32 +197,34 @@ class SungazeSensor(SungazeEntity, SensorEntity):
         """Bind the sensor to its device and reading."""
         super().__init__(coordinator, device, description.key)
         self.entity_description = description
+        self._key = description.key
+        self._options = description.options
+        self._refresh()
 
     def _raw(self) -> StateType:
         readings = self.readings
         if readings is None or not readings.online:
             # A lost device's values are frozen, not fresh: unknown, never stale.
             return None
-        value = readings.values.get(self.entity_description.key)
-        options = self.entity_description.options
-        if options is not None and value not in options:
+        value = readings.values.get(self._key)
+        if self._options is not None and value not in self._options:
             return None
         return value
 
-    @property
-    def native_value(self) -> StateType:
+    def _refresh(self) -> None:
         """The reading as the vendor reported it, normalised."""
-        return self._raw()
+        self._attr_native_value = self._raw()
 
     def _state_key(self) -> object:
-        return self._raw()
+        return self._attr_native_value
 
 
 class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     """An energy counter that never goes backwards or spikes (Energy dashboard)."""
 
-    _guard: CounterGuard
+    _guard: CounterGuard | None = None
     _zone: tuple[str | None, tzinfo] | None = None
+    _day_of: tuple[datetime | None, object] = (None, None)
 
     async def async_added_to_hass(self) -> None:
         """Seed the guard with the last published value, so restarts can't dip."""
@@ -241,6 +243,8 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
 
     def _day(self, moment: datetime) -> object:
         """The site-local day of `moment` (the site's zone, else HA's)."""
+        if moment is self._day_of[0]:  # the same reading again: same day
+            return self._day_of[1]
         snapshot = self.coordinator.data
         device = snapshot.devices.get(self.device_id) if snapshot else None
         site = snapshot.sites.get(device.site_id) if snapshot and device else None
@@ -253,9 +257,13 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
             except ZoneInfoNotFoundError:
                 zone = dt_util.get_default_time_zone()
             self._zone = (name, zone)
-        return moment.astimezone(self._zone[1]).date()
+        day = moment.astimezone(self._zone[1]).date()
+        self._day_of = (moment, day)
+        return day
 
     def _update_guard(self) -> None:
+        if (guard := self._guard) is None:
+            return
         raw = self._raw()
         readings = self.readings
         as_of = (
@@ -265,18 +273,10 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
         if value is None and (readings is None or not readings.online):
             self._attr_native_value = None
             return
-        self._attr_native_value = self._guard.accept(value, as_of, self._day(as_of))
+        self._attr_native_value = guard.accept(value, as_of, self._day(as_of))
 
     def _refresh(self) -> None:
-        self._update_guard()
-
-    def _state_key(self) -> object:
-        return self._attr_native_value
-
-    @property
-    def native_value(self) -> StateType:
-        """The guarded counter value."""
-        return self._attr_native_value  # type: ignore[return-value]
+        self._update_guard()  # once the guard is seeded (added to HA)
 
 
 class SungazeLastReportSensor(SungazeEntity, SensorEntity):
