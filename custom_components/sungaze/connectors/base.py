@@ -307,6 +307,9 @@ class Connector(ABC):
     default_url: ClassVar[str | None] = None
     pushes: ClassVar[bool] = False
     """True for vendors that push data (MQTT): no polling, `async_start` instead."""
+    report_cycle: ClassVar[timedelta] = timedelta(minutes=15)
+    """Push vendors: time until every device has reported once; devices missing
+    from pushed snapshots are taken as removed only after it."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
     follows_members: ClassVar[bool] = False
