@@ -76,9 +76,6 @@ class SungazeAlertEvent(SungazeEntity, EventEntity):
         self._open: dict[str, Alert] = self._active()
 
     def _active(self) -> dict[str, Alert]:
-        snapshot = self.coordinator.data
-        if snapshot is None:  # pragma: no cover - entities exist only with data
-            return {}
         return {a.id: a for a in self.coordinator.device_alerts(self.device_id)}
 
     def _state_key(self) -> object:
