@@ -88,8 +88,9 @@ async def test_fetch_matches_the_simulated_truth(
     battery = snapshot.readings["7F0A21C3-B1"]
     assert 0 <= battery.values["battery_state_of_charge"] <= 100
     assert "battery_power" in battery.values
-    # Inventory, site, overview, power, lifetime, storage and alerts: seven credits.
-    assert solaredge.credits_used == 7
+    # Site, inventory, overview, power, storage, meter; production lifetime, meter
+    # lifetime and alerts: nine credits, four of them routine.
+    assert solaredge.credits_used == 9
 
 
 async def test_lifetime_rises_and_rebases_daily(
@@ -172,13 +173,14 @@ async def test_minute_limit_blocks_locally(
 
 
 async def test_month_exhausted(session: ClientSession, socket_enabled: None) -> None:
-    """A 429 without retry-after ends the month; later calls are refused locally."""
+    """A 429 without retry-after ends the month when our count agrees."""
     simulator = SolarEdgeSimulator(month_credits=3)
     await simulator.start()
     try:
         client = connector(session, simulator)
         for _ in range(3):
             await client.async_identify()
+        client.limiter.month_used = 1990  # our count: the month is nearly spent
         with pytest.raises(RateLimitedError) as err:
             await client.async_identify()
         assert err.value.period == "month"
@@ -189,6 +191,29 @@ async def test_month_exhausted(session: ClientSession, socket_enabled: None) -> 
         assert len(simulator.calls) == sent
     finally:
         await simulator.stop()
+
+
+async def test_stray_429_without_retry_after_is_short(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A 429 without retry-after while credits remain (a proxy) is a short limit.
+
+    Before: the entry was blocked until the end of the month.
+    """
+    freezer.move_to(NOON)
+    client = connector(session, solaredge)
+    solaredge.fail_next(429, retry_after=None)
+    with pytest.raises(RateLimitedError) as err:
+        await client.async_fetch()
+    assert err.value.period == "minute"
+    assert err.value.retry_after is not None
+    assert err.value.retry_after <= 60
+    assert client.limiter.month_used < 10
+    freezer.tick(timedelta(seconds=61))
+    snapshot = await client.async_fetch()
+    assert snapshot.value(SITE_ID, "production_power")
 
 
 async def test_malformed_overview_keeps_the_rest(
@@ -202,6 +227,7 @@ async def test_malformed_overview_keeps_the_rest(
     solaredge.malformed.add("overview")
     client = connector(session, solaredge)
     snapshot = await client.async_fetch()
+    freezer.tick(timedelta(minutes=15))
     await client.async_fetch()
     values = snapshot.readings[SITE_ID].values
     assert "production_energy_today" not in values
@@ -276,7 +302,9 @@ async def test_simulated_month_stays_within_free_tier(
     assert solaredge.credits_used <= 2000 * 0.9 + 10
     assert polls >= 30 * 12
     daylight_waits.sort()
-    assert daylight_waits[len(daylight_waits) // 2] <= timedelta(minutes=60)
+    # Four credits a routine update (overview, power, storage, meter telemetry).
+    assert client.cost.per_poll == 4
+    assert daylight_waits[len(daylight_waits) // 2] <= timedelta(minutes=75)
 
 
 async def test_site_without_access_is_an_auth_failure(
@@ -297,7 +325,8 @@ async def test_storage_without_device_scope_is_noted(
     freezer.move_to(NOON)
     solaredge.fail_next(403, path_contains="/storage/telemetry")
     snapshot = await connector(session, solaredge).async_fetch()
-    assert snapshot.readings["7F0A21C3-B1"].values == {}
+    battery = snapshot.readings["7F0A21C3-B1"].values
+    assert battery == {"battery_power": None, "battery_state_of_charge": None}
     assert "DEVICE_DATA" in snapshot.notes["storage_telemetry"]
     assert snapshot.readings[SITE_ID].values["production_power"] > 0
 
@@ -322,7 +351,12 @@ async def test_malformed_endpoint_loses_only_its_values(
     freezer.move_to(NOON)
     solaredge.malformed.add(endpoint)
     snapshot = await connector(session, solaredge).async_fetch()
-    values = {key for readings in snapshot.readings.values() for key in readings.values}
+    values = {
+        key
+        for readings in snapshot.readings.values()
+        for key, value in readings.values.items()
+        if value is not None
+    }
     assert "production_energy_today" in values
     for key in missing:
         assert key not in values

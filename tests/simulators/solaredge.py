@@ -249,6 +249,20 @@ def _pv_range_wh(
     return sum(_pv_day_wh(peak_kw, install_ord, o, div) for o in range(first, stop))
 
 
+def _day_flow_wh(model: _Model, series: str, ordinal: int, div: int) -> int:
+    """Whole Wh of a flow over one whole local day (long meter windows stay fast)."""
+    return _day_totals(model, ordinal, div)[series]
+
+
+@lru_cache(maxsize=65536)
+def _day_totals(model: _Model, ordinal: int, div: int) -> dict[str, int]:
+    day = _simulate_day(model, ordinal)
+    return {
+        name: round(values[day.steps] / div) - round(values[0] / div)
+        for name, values in day.cum.items()
+    }
+
+
 @lru_cache(maxsize=512)
 def _simulate_day(model: _Model, ordinal: int) -> _Day:
     """Simulate one local day in 5-minute steps."""
@@ -625,6 +639,10 @@ class SolarEdgeSimulator:
                 moment = _day_bounds(model.tz, stop)[0]
                 continue
             seg_end = min(end, day_end)
+            if moment == day_start and seg_end == day_end:
+                total += _day_flow_wh(model, series, ordinal, div)
+                moment = seg_end
+                continue
             day = _simulate_day(model, ordinal)
             i = int((moment - day_start).total_seconds()) // _STEP_S
             j = int((seg_end - day_start).total_seconds()) // _STEP_S

@@ -184,6 +184,7 @@ class SolarEdgeConnector(HttpConnector):
         self._alerts: tuple[Alert, ...] = ()
         self._alerts_at: datetime | None = None
         self._notes: dict[str, str] = {}
+        self._postponed = False
 
     @classmethod
     def from_config(
@@ -243,6 +244,7 @@ class SolarEdgeConnector(HttpConnector):
             min_interval=timedelta(minutes=15),
             sun_aware=True,
             align=_QUARTER,
+            catch_up=self._postponed,
         )
 
     # -- HTTP ------------------------------------------------------------------
@@ -368,6 +370,7 @@ class SolarEdgeConnector(HttpConnector):
             raise BadPayloadError("No site selected")
         base = f"/sites/{self.site_id}"
         now = datetime.now(UTC)
+        self._postponed = False
         today = now.astimezone(self._zone()).date()
         if self._site is None or self._inventory_day != today:
             await self._refresh_inventory(base)
@@ -382,13 +385,6 @@ class SolarEdgeConnector(HttpConnector):
             # An inverter implies solar power: unknown (not absent) at night.
             values["production_power"] = point[0] if point else None
         stamps = [point[1]] if point else []
-        if self._lifetime_day != today:
-            await self._rebase_lifetime(
-                base, values.get("production_energy_today"), today
-            )
-        today_wh = values.get("production_energy_today")
-        if self._lifetime_base is not None and isinstance(today_wh, float):
-            values["production_energy_lifetime"] = self._lifetime_base + today_wh
         readings: dict[str, Readings] = {}
         battery_points: list[tuple[float, datetime]] = []
         for device in self._devices.values():
@@ -400,11 +396,24 @@ class SolarEdgeConnector(HttpConnector):
                     battery_points.clear()
                     break
         if self._has(DeviceKind.METER):
-            stamps += await self._meter(base, now, today, values, point, battery_points)
+            stamps += await self._meter(base, now, values, point, battery_points)
+        # Daily extras last, and only while the minute window has room: the
+        # first update follows the config flow's calls within the same minute.
+        if self._lifetime_day != today and self._spare():
+            await self._rebase_lifetime(
+                base, values.get("production_energy_today"), today
+            )
+        today_wh = values.get("production_energy_today")
+        if self._lifetime_base is not None and isinstance(today_wh, float):
+            values["production_energy_lifetime"] = self._lifetime_base + today_wh
+        if self._has(DeviceKind.METER):
+            await self._grid_lifetime(base, today, values)
         as_of = max(stamps) + _QUARTER if stamps else None
         readings[self.site_id] = Readings(values=values, as_of=as_of)
         self._screen(readings, now)
-        if self._alerts_at is None or now - self._alerts_at >= _ALERTS_EVERY:
+        if (
+            self._alerts_at is None or now - self._alerts_at >= _ALERTS_EVERY
+        ) and self._spare():
             self._alerts = await self._fetch_alerts(base)
             self._alerts_at = now
         site = self._site
@@ -421,6 +430,14 @@ class SolarEdgeConnector(HttpConnector):
             notes=dict(self._notes),
             fetched_at=now,
         )
+
+    def _spare(self) -> bool:
+        """Whether an optional call fits this minute; else catch up after it."""
+        left = self.limiter.minute_left()
+        if left is None or left >= 1:
+            return True
+        self._postponed = True
+        return False
 
     def _screen(self, readings: dict[str, Readings], now: datetime) -> None:
         """Absurd values become unknown and skewed clocks now; one line per update."""
@@ -594,12 +611,11 @@ class SolarEdgeConnector(HttpConnector):
         self,
         base: str,
         now: datetime,
-        today: date,
         values: dict[str, Value],
         production: tuple[float, datetime] | None,
         battery: list[tuple[float, datetime]],
     ) -> list[datetime]:
-        """Grid and consumption power from the meters; lifetime import/export.
+        """Grid and consumption power from the meters.
 
         Import and export are separate positive series (notes §1.5.6); grid
         power is import minus export. Without a consumption meter the house
@@ -649,7 +665,6 @@ class SolarEdgeConnector(HttpConnector):
                 )
         elif meters:
             self._log_once("meter", "SolarEdge meter telemetry has no grid power yet")
-        await self._grid_lifetime(base, today, values)
         return stamps
 
     async def _grid_lifetime(
@@ -667,7 +682,7 @@ class SolarEdgeConnector(HttpConnector):
         exported = values.get("grid_export_energy_today")
         if not isinstance(imported, float) or not isinstance(exported, float):
             return
-        if self._grid_day != today:
+        if self._grid_day != today and self._spare():
             self._grid_day = today  # one try a day, even when refused
             try:
                 payload = await self._get(
