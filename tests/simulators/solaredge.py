@@ -569,6 +569,23 @@ class SolarEdgeSimulator:
         keys = ("pv", "load", "self", "charge", "discharge", "import", "export")
         return {k: self._series_wh(model, k, lo, hi) if hi > lo else 0 for k in keys}
 
+    def lifetime_flow_wh(self, flow: str, site_id: int | None = None) -> int:
+        """Lifetime Wh of a flow (``import``, ``export``...) up to the upload cutoff."""
+        site = self._site_or_first(site_id)
+        model = self._model(site)
+        start = _day_bounds(model.tz, model.install_ord)[0]
+        return self._series_wh(model, flow, start, max(start, self._cutoff()))
+
+    def newest_flow_w(self, flow: str, site_id: int | None = None) -> float:
+        """Average W of a flow over the newest uploaded quarter-hour."""
+        site = self._site_or_first(site_id)
+        model = self._model(site)
+        end = self._cutoff()
+        return round(
+            self._series_exact(model, flow, end - timedelta(seconds=_QH_S), end) * 4,
+            3,
+        )
+
     def current_power_w(self, site_id: int | None = None) -> float | None:
         """The newest non-null ``/power`` quarter-hour value (W), if any today."""
         site = self._site_or_first(site_id)

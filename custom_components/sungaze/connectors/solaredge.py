@@ -581,6 +581,9 @@ class SolarEdgeConnector(HttpConnector):
         except _Forbidden:
             self._notes["storage_telemetry"] = "403: the key lacks DEVICE_DATA access"
             return Readings(values=values, as_of=None), None
+        except BadPayloadError as err:
+            self._log_once("storage", f"SolarEdge storage telemetry unreadable: {err}")
+            return Readings(values=values, as_of=None), None
         series = _telemetry_for(payload, "storage", device.id)
         stamps: list[datetime] = []
         soc = _last_point(
@@ -637,6 +640,9 @@ class SolarEdgeConnector(HttpConnector):
             )
         except _Forbidden:
             self._notes["meter_telemetry"] = "403: the key lacks DEVICE_DATA access"
+            return []
+        except BadPayloadError as err:
+            self._log_once("meter", f"SolarEdge meter telemetry unreadable: {err}")
             return []
         meters = _meter_series(payload)
         points = {
