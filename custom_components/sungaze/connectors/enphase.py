@@ -109,6 +109,7 @@ from .parse import (
     parse_date,
     parse_epoch,
     rows,
+    screen,
     site_device,
     zone,
 )
@@ -649,6 +650,18 @@ class EnphaseConnector(HttpConnector):
                 if serial in system.devices
             )
             alerts.extend(system.alerts)
+            system_readings = {
+                k: v
+                for k, v in readings.items()
+                if k == site.id or k in system.devices
+            }
+            if faults := screen(system_readings, now, site.peak_power_w):
+                readings.update(system_readings)
+                _LOGGER.warning(
+                    "Enphase system %s sent implausible data, taken as unknown: %s",
+                    site.id,
+                    "; ".join(faults),
+                )
         self._check_budget()
         return Snapshot(
             sites=sites,
@@ -685,8 +698,10 @@ class EnphaseConnector(HttpConnector):
             system.connection = connection
             systems[site.id] = system
         if wanted is not None and (missing := wanted - set(systems)):
-            raise AuthFailedError(
-                f"The grant no longer reaches {len(missing)} selected system(s)"
+            # Only the token endpoint or a 401 says the grant is gone; a list
+            # without the system (or with a null id) is garbage for this update.
+            raise BadPayloadError(
+                f"/systems does not list {len(missing)} selected system(s)"
             )
         self._systems = systems
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 import json
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..model import Device, DeviceKind, Site, as_float
+from ..model import Device, DeviceKind, Readings, Site, as_float, plausible
+
+FUTURE_SLACK: Final = timedelta(minutes=5)
+"""A reading stamped further ahead than this comes from a skewed vendor clock."""
 
 
 def parse_iso(raw: object) -> datetime | None:
@@ -105,3 +108,31 @@ def site_device(site: Site, manufacturer: str, model: str) -> Device:
         manufacturer=manufacturer,
         model=model,
     )
+
+
+def screen(
+    readings: dict[str, Readings], now: datetime, site_peak_w: float | None = None
+) -> list[str]:
+    """Make absurd values unknown and future stamps `now`; return what was wrong.
+
+    The caller logs the returned faults in one line per update (a fault that
+    touches every value must not log a line per value). A reading stamped in
+    the future would become the counters' reference and freeze them for as long
+    as the vendor's clock is ahead.
+    """
+    faults: list[str] = []
+    for device_id, reading in list(readings.items()):
+        bad = {k for k, v in reading.values.items() if not plausible(k, v, site_peak_w)}
+        as_of = reading.as_of
+        if as_of is not None and as_of > now + FUTURE_SLACK:
+            faults.append(f"{device_id} stamped {as_of.isoformat()}")
+            as_of = now
+        if bad:
+            faults.append(f"{device_id} {', '.join(sorted(bad))}")
+        if bad or as_of is not reading.as_of:
+            readings[device_id] = Readings(
+                values={k: None if k in bad else v for k, v in reading.values.items()},
+                as_of=as_of,
+                online=reading.online,
+            )
+    return faults

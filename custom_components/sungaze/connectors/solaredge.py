@@ -54,7 +54,6 @@ from ..model import (
     Snapshot,
     Value,
     as_float,
-    plausible,
 )
 from .base import (
     AccountInfo,
@@ -68,7 +67,7 @@ from .base import (
     TokenProvider,
 )
 from .http import HttpConnector, HttpResponse
-from .parse import error_detail, iso_z, parse_iso, site_device, zone
+from .parse import error_detail, iso_z, parse_iso, screen, site_device, zone
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,8 +82,6 @@ _KINDS: Final = {
 }
 _ALERTS_EVERY: Final = timedelta(hours=3)
 _QUARTER: Final = timedelta(minutes=15)
-_FUTURE_SLACK: Final = timedelta(minutes=5)
-"""A reading stamped further ahead than this comes from a skewed vendor clock."""
 _MONTH_SLACK: Final = 0.02
 """Share of the month's credits our count may lag the vendor's (billed failures)."""
 # V1 keys were 32 upper-case letters and digits; V2 refuses them with a 401.
@@ -440,26 +437,9 @@ class SolarEdgeConnector(HttpConnector):
         return False
 
     def _screen(self, readings: dict[str, Readings], now: datetime) -> None:
-        """Absurd values become unknown and skewed clocks now; one line per update."""
+        """Absurd values become unknown, future stamps now; one line per update."""
         peak = self._site.peak_power_w if self._site else None
-        faults: list[str] = []
-        for device_id, reading in list(readings.items()):
-            bad = [k for k, v in reading.values.items() if not plausible(k, v, peak)]
-            as_of = reading.as_of
-            if as_of is not None and as_of > now + _FUTURE_SLACK:
-                faults.append(f"{device_id} stamped {as_of.isoformat()}")
-                as_of = now
-            if bad:
-                faults.append(f"{device_id} {', '.join(sorted(bad))}")
-            if bad or as_of is not reading.as_of:
-                readings[device_id] = Readings(
-                    values={
-                        k: None if k in bad else v for k, v in reading.values.items()
-                    },
-                    as_of=as_of,
-                    online=reading.online,
-                )
-        if faults:
+        if faults := screen(readings, now, peak):
             _LOGGER.warning(
                 "SolarEdge site %s sent implausible data, taken as unknown: %s",
                 self.site_id,
