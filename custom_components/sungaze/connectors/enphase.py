@@ -461,7 +461,7 @@ class EnphaseConnector(HttpConnector):
         return (self._api_key, self._access_token or "")
 
     def _may_renew(self, response: HttpResponse) -> bool:
-        """"API Key -Client mismatch" is no expired token: no refresh helps."""
+        """A key/client mismatch is no expired token: no refresh helps."""
         return "mismatch" not in _detail(response.text).lower()
 
     async def _get(
@@ -651,9 +651,7 @@ class EnphaseConnector(HttpConnector):
             )
             alerts.extend(system.alerts)
             system_readings = {
-                k: v
-                for k, v in readings.items()
-                if k == site.id or k in system.devices
+                k: v for k, v in readings.items() if k == site.id or k in system.devices
             }
             if faults := screen(system_readings, now, site.peak_power_w):
                 readings.update(system_readings)

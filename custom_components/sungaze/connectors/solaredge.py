@@ -703,7 +703,9 @@ class SolarEdgeConnector(HttpConnector):
 
     async def _fetch_alerts(self, base: str) -> tuple[Alert, ...]:
         try:
-            items = await self._get(f"{base}/alerts", {"only-open": "true"}, optional=True)
+            items = await self._get(
+                f"{base}/alerts", {"only-open": "true"}, optional=True
+            )
         except _Forbidden, BadPayloadError:
             self._log_once("alerts", "SolarEdge alerts could not be read")
             return self._alerts
