@@ -394,6 +394,52 @@ def as_float(raw: object, *, scale: float = 1.0) -> float | None:
     return value * scale
 
 
+_MAX_POWER_W: Final = 1e8
+"""No site we read moves more than 100 MW: anything larger is a unit mix-up."""
+_MAX_ENERGY_WH: Final = 1e13
+_NON_NEGATIVE: Final = frozenset(
+    {"production_power", "consumption_power", "pv_power", "dc_power", "peak_power"}
+)
+_FROM_PANELS: Final = frozenset({"production_power", "pv_power", "dc_power"})
+_NEGATIVE_SLACK_W: Final = 50.0
+"""Meters idle at night read a few watts below zero; that is noise, not a fault."""
+_RANGES: Final[Mapping[str, tuple[float, float]]] = {
+    "%": (0.0, 100.5),
+    "°C": (-60.0, 150.0),
+    "V": (0.0, 2000.0),
+    "Hz": (40.0, 70.0),
+}
+
+
+def plausible(key: str, value: object, site_peak_w: float | None = None) -> bool:
+    """Whether a reading can be true; a value outside the metric's bounds is a fault.
+
+    Power is bounded by the site's size where known (production at most twice
+    the panels' peak, anything else at most twenty times it), else by 100 MW;
+    production and consumption power are never (much) negative; energy is never
+    negative; percentages, temperatures, voltages and frequencies have physical
+    ranges. Texts and unknown keys are always plausible.
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return True
+    if not math.isfinite(value):
+        return False
+    if (spec := metric_spec(key)) is None or spec.unit is None:
+        return True
+    if spec.unit == "W":
+        floor = -_NEGATIVE_SLACK_W if spec.key in _NON_NEGATIVE else -_MAX_POWER_W
+        ceiling = _MAX_POWER_W
+        if site_peak_w and site_peak_w > 0 and spec.key != "peak_power":
+            ceiling = site_peak_w * (2 if spec.key in _FROM_PANELS else 20) + 1000
+            floor = max(floor, -ceiling)
+        return floor <= value <= ceiling
+    if spec.unit == "Wh":
+        return 0.0 <= value <= _MAX_ENERGY_WH
+    if (bounds := _RANGES.get(spec.unit)) is not None:
+        return bounds[0] <= value <= bounds[1]
+    return True
+
+
 RESET_FRACTION: Final = 0.1
 """A held-back series must start below this share of the last good value to be a reset."""
 
