@@ -65,7 +65,9 @@ async def test_identify_lists_stations_and_devices(
     ).async_identify()
 
     assert account.unique_id == "solarfan"
-    assert account.title == "EG4 SolarFan"
+    # Never the username (it would be in every log line): the portal, here.
+    assert account.title == "EG4 127.0.0.1"
+    assert "solarfan" not in account.title.lower()
     assert [(s.id, s.name) for s in account.sites] == [(HOME, "Home"), (BARN, "Barn")]
     assert [(d.id, d.kind.value, d.site_id) for d in account.devices] == [
         (INV1, "inverter", HOME),

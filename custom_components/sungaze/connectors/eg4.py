@@ -55,11 +55,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http import HTTPStatus
-import json
 import logging
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
@@ -78,6 +78,7 @@ from .base import (
     RequestLimiter,
     SungazeError,
 )
+from .http import HttpConnector, HttpResponse
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ PORTALS: Final[Mapping[str, str]] = {
     "https://server.luxpowertek.com": "Luxpower global (server.luxpowertek.com)",
 }
 CONF_STATION_IDS: Final = "station_ids"
-REQUEST_TIMEOUT: Final = 30
 BATTERY_EVERY: Final = timedelta(minutes=5)
 MODULE_GRACE: Final = timedelta(hours=1)
 
@@ -261,7 +261,7 @@ class _Refused(BadPayloadError):
     """`success:false` that a fresh login did not cure."""
 
 
-class EG4Connector(Connector):
+class EG4Connector(HttpConnector):
     """One EG4 / Luxpower monitor account and its chosen stations."""
 
     vendor: ClassVar[str] = "eg4"
@@ -298,6 +298,8 @@ class EG4Connector(Connector):
         self._requests: Counter[str] = Counter()
         self._logins = 0
         self._relogins = 0
+        self._abort: SungazeError | None = None
+        """The failure that ended this update's sending (see `_post`)."""
 
     @classmethod
     def from_config(
@@ -336,45 +338,72 @@ class EG4Connector(Connector):
 
     # -- HTTP -----------------------------------------------------------------
 
-    async def _post(self, path: str, form: Mapping[str, str]) -> tuple[int, Any]:
-        """POST one form through the budget; return the status and the JSON (None if not JSON)."""
-        if self._session is None:  # pragma: no cover - HA always injects one
-            raise ConnectionFailedError("No HTTP session")
+    async def _post(self, path: str, form: Mapping[str, str]) -> HttpResponse:
+        """POST one form through the shared request core (limiter, timeout, errors).
+
+        Within one update, the first failure is remembered and every call not
+        yet sent fails with it instead of sending: a failing portal costs the
+        request that failed, not one per device.
+        """
+        if self._abort is not None:
+            raise self._abort
         self._requests[path.rsplit("/", 1)[-1]] += 1
-        async with self.limiter.slot():
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    response = await self._session.post(
-                        f"{self.base_url}{path}", data=dict(form), headers=_HEADERS
-                    )
-                    async with response:
-                        body = await response.text()
-            except (TimeoutError, aiohttp.ClientError) as err:
-                raise ConnectionFailedError(f"EG4 portal unreachable: {err!r}") from err
-        status = response.status
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise ConnectionFailedError(f"EG4 portal server error {status}")
-        if status not in (HTTPStatus.OK, HTTPStatus.UNAUTHORIZED):
-            raise BadPayloadError(f"EG4 portal refused {path}: HTTP {status}")
-        try:
-            return status, json.loads(body)
-        except ValueError:
-            return status, None
+        response = await self._send("POST", path, data=dict(form), headers=_HEADERS)
+        self._check_status(response, path)
+        return response
+
+    def _check_status(self, response: HttpResponse, path: str) -> None:
+        """Statuses other than 200 and 401 (the session signal) are typed errors.
+
+        403 is the portal's (or its firewall's) refusal to serve us: a
+        connection problem to back off from, not a payload to parse and not
+        wrong credentials (a new login would be refused alike).
+        """
+        what = path.rsplit("/", 1)[-1]
+        if response.status == HTTPStatus.FORBIDDEN:
+            raise ConnectionFailedError(f"EG4 portal denied {what} (HTTP 403)")
+        if response.status not in (HTTPStatus.OK, HTTPStatus.UNAUTHORIZED):
+            self._raise_for_status(response, what)
+            raise BadPayloadError(f"EG4 portal answered {what} with HTTP {response.status}")
+
+    @staticmethod
+    def _session_lost(response: HttpResponse) -> bool:
+        """A 401 or an HTML page (the login form) instead of JSON: the session is gone."""
+        return response.status == HTTPStatus.UNAUTHORIZED or response.text.lstrip()[
+            :1
+        ] == "<"
 
     async def _call(self, path: str, **form: str) -> Mapping[str, Any]:
+        """One data call; any failure but a device's refusal ends the update's sending."""
+        try:
+            return await self._call_renewing(path, form)
+        except _Refused:
+            raise
+        except SungazeError as err:
+            if self._abort is None:
+                self._abort = err
+            raise
+
+    async def _call_renewing(
+        self, path: str, form: Mapping[str, str]
+    ) -> Mapping[str, Any]:
         """One data call; a lost session is renewed once and the call retried once."""
         key = (path, form.get("serialNum", form.get("plantId", "")))
+        what = path.rsplit("/", 1)[-1]
         for retry in (False, True):
             generation = self._generation
-            status, payload = await self._post(path, form)
-            if status == HTTPStatus.UNAUTHORIZED or not isinstance(payload, Mapping):
+            response = await self._post(path, form)
+            if self._session_lost(response):
                 if retry:
                     raise ConnectionFailedError(
-                        "The EG4 portal still answers with its login page after a fresh "
-                        "login (is the session cookie kept?)"
-                    )
+                            "The EG4 portal still answers with its login page after a "
+                            "fresh login (is the session cookie kept?)"
+                        )
                 await self._renew(generation)
                 continue
+            payload = response.json(f"EG4 {what}")
+            if not isinstance(payload, Mapping):
+                raise BadPayloadError(f"EG4 {what} is not a JSON object")
             if payload.get("success", True) is not False:
                 self._refused.discard(key)
                 return payload
@@ -385,9 +414,7 @@ class EG4Connector(Connector):
                 )
             if retry or key in self._refused:
                 self._refused.add(key)
-                raise _Refused(
-                    f"EG4 portal refused {path.rsplit('/', 1)[-1]}: {message}"
-                )
+                raise _Refused(f"EG4 portal refused {what}: {message}")
             await self._renew(generation)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -405,7 +432,7 @@ class EG4Connector(Connector):
         if self._session is not None and (host := urlsplit(self.base_url).hostname):
             # Stale cookies sent with the login made re-authentication fail.
             self._session.cookie_jar.clear_domain(host)
-        status, payload = await self._post(
+        response = await self._post(
             _LOGIN,
             {
                 "account": self._username,
@@ -413,12 +440,15 @@ class EG4Connector(Connector):
                 "language": "ENGLISH",
             },
         )
-        if status == HTTPStatus.UNAUTHORIZED:
+        if response.status == HTTPStatus.UNAUTHORIZED:
             raise AuthFailedError("EG4 portal refused the credentials")
-        if not isinstance(payload, Mapping):
+        if self._session_lost(response):
             raise ConnectionFailedError(
-                "EG4 portal answered the login with a web page (maintenance?)"
-            )
+                    "EG4 portal answered the login with a web page (maintenance?)"
+                )
+        payload = response.json("EG4 login")
+        if not isinstance(payload, Mapping):
+            raise BadPayloadError("EG4 login reply is not a JSON object")
         if payload.get("success") is not True:
             message = str(payload.get("msg") or payload.get("message") or "")
             if any(word in message.upper() for word in _TRANSIENT):
@@ -468,7 +498,12 @@ class EG4Connector(Connector):
     # -- identify -------------------------------------------------------------
 
     async def async_identify(self) -> AccountInfo:
-        """Log in; list the stations and the inverters the login reply names."""
+        """Log in; list the stations and the inverters the login reply names.
+
+        The title names the station (or the portal), never the username: the
+        title is in every log line of the entry.
+        """
+        self._abort = None
         async with self._login_lock:
             await self._login()
         sites = tuple(
@@ -481,10 +516,17 @@ class EG4Connector(Connector):
         )
         return AccountInfo(
             unique_id=self._username.lower(),
-            title=f"{self._brand.split()[0]} {self._username}",
+            title=self._title(),
             sites=sites,
             devices=devices,
         )
+
+    def _title(self) -> str:
+        brand = self._brand.split()[0]
+        names = [plant.name for plant in self._plants.values()]
+        if len(names) == 1:
+            return f"{brand} {names[0]}"
+        return f"{brand} {urlsplit(self.base_url).hostname or self.base_url}"
 
     # -- fetch ----------------------------------------------------------------
 
@@ -494,7 +536,12 @@ class EG4Connector(Connector):
         return [self._plants[sid] for sid in self.station_ids if sid in self._plants]
 
     async def async_fetch(self) -> Snapshot:
-        """Fetch every chosen station: runtime and energy now, batteries every 5 min."""
+        """Fetch every chosen station: runtime and energy now, batteries every 5 min.
+
+        The first data call goes alone: when the portal fails, the update ends
+        after that one request (plus one login when the session had expired).
+        """
+        self._abort = None
         if self._generation == 0:
             async with self._login_lock:
                 if self._generation == 0:
@@ -513,9 +560,10 @@ class EG4Connector(Connector):
         )
         now = datetime.now(UTC)
         calls = self._plan(plants, now)
-        results = dict(
-            zip(calls, await self._gather(list(calls.values())), strict=True)
-        )
+        pending = list(calls.values())
+        first = await self._gather([call() for call in pending[:1]])
+        rest = await self._gather([call() for call in pending[1:]])
+        results = dict(zip(calls, first + rest, strict=True))
         sites: dict[str, Site] = {}
         devices: dict[str, Device] = {}
         readings: dict[str, Readings] = {}
@@ -572,30 +620,30 @@ class EG4Connector(Connector):
             fetched_at=now,
         )
 
-    def _plan(self, plants: list[_Plant], now: datetime) -> dict[tuple[str, str], Any]:
+    def _plan(self, plants: list[_Plant], now: datetime) -> dict[tuple[str, str], Callable[[], Awaitable[Any]]]:
         """The requests of one update, keyed by (what, whose)."""
-        calls: dict[tuple[str, str], Any] = {}
+        calls: dict[tuple[str, str], Callable[[], Awaitable[Any]]] = {}
         for plant in plants:
             for unit in plant.units:
                 if unit.device_type == _GRIDBOSS:
-                    calls[("midbox", unit.serial)] = self._optional(
+                    calls[("midbox", unit.serial)] = partial(self._optional, 
                         _MIDBOX, unit.serial
                     )
                 elif unit.device_type == _INVERTER:
-                    calls[("runtime", unit.serial)] = self._optional(
+                    calls[("runtime", unit.serial)] = partial(self._optional, 
                         _RUNTIME, unit.serial
                     )
-                    calls[("energy", unit.serial)] = self._optional(
+                    calls[("energy", unit.serial)] = partial(self._optional, 
                         _ENERGY, unit.serial
                     )
                     bank = self._banks.get(unit.serial)
                     if bank is None or now - bank.fetched >= BATTERY_EVERY:
-                        calls[("battery", unit.serial)] = self._optional(
+                        calls[("battery", unit.serial)] = partial(self._optional, 
                             _BATTERY, unit.serial
                         )
             for group, members in _groups(plant).items():
                 first = plant.groups.get(group)
-                calls[("parallel", plant.id + group)] = self._optional(
+                calls[("parallel", plant.id + group)] = partial(self._optional, 
                     _PARALLEL, first if first in members else members[0]
                 )
         return calls
