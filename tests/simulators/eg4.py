@@ -78,6 +78,10 @@ _LOGIN_PAGE = """<!DOCTYPE html>
 <input type="text" name="account"><input type="password" name="password">
 <button type="submit">Login</button></form></body></html>
 """
+_MAINTENANCE_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Maintenance</title></head>
+<body><h1>The monitor is being upgraded</h1><p>Please come back later.</p></body></html>
+"""
 _ERROR_PAGE = """<!DOCTYPE html>
 <html><head><title>{status} {reason}</title></head>
 <body><center><h1>{status} {reason}</h1></center><hr><center>nginx</center></body></html>
@@ -496,7 +500,11 @@ class EG4Simulator:
         ``"dataframe_timeout"`` (``success:false``, transient),
         ``"refused"`` (``success:false`` with a generic message),
         ``"login_page"`` (HTML login page though the session is valid),
-        an int status (an nginx error page), or ``"drop"`` (connection reset).
+        an int status (an nginx error page; ``retry_after`` adds that header,
+        e.g. to a 429 or 503), ``"html"`` (HTTP 200 with a maintenance page that
+        is not the login form), ``"bad_json"`` (HTTP 200, truncated JSON), or
+        ``"drop"`` (connection reset).
+        ``heal()``: forget pending failures.
         ``refuse``: serials whose data endpoints always answer ``success:false``.
         ``lose(serial, at=None)`` / ``recover(serial)``: the dongle stops
         uploading; the portal keeps the frozen values with ``lost: true`` and
@@ -558,10 +566,19 @@ class EG4Simulator:
         self._sessions.clear()
 
     def fail_next(
-        self, kind: str | int, count: int = 1, path_contains: str = ""
+        self,
+        kind: str | int,
+        count: int = 1,
+        path_contains: str = "",
+        *,
+        retry_after: str | None = None,
     ) -> None:
         """Make the next matching requests fail (see the class docstring)."""
-        self._failures.append([kind, count, path_contains])
+        self._failures.append([kind, count, path_contains, retry_after])
+
+    def heal(self) -> None:
+        """Forget every pending ``fail_next`` failure."""
+        self._failures.clear()
 
     def lose(self, serial: str, at: datetime | None = None) -> None:
         """The dongle of ``serial`` stops uploading (at ``at``, default now)."""
@@ -1186,7 +1203,7 @@ class EG4Simulator:
 
     def _failure(self, request: web.Request, path: str) -> web.StreamResponse | None:
         for failure in self._failures:
-            kind, count, needle = failure
+            kind, count, needle, retry_after = failure
             if count <= 0 or needle not in path:
                 continue
             failure[1] -= 1
@@ -1198,7 +1215,19 @@ class EG4Simulator:
                 return self._login_page()
             if kind == "drop":
                 return self._drop(request)
-            return self._page(int(kind))
+            if kind == "html":
+                return web.Response(
+                    text=_MAINTENANCE_PAGE, content_type="text/html", charset="utf-8"
+                )
+            if kind == "bad_json":
+                return web.Response(
+                    text='{"success": true, "serialNum": "45126',
+                    content_type="application/json",
+                )
+            page = self._page(int(kind))
+            if retry_after is not None:
+                page.headers["Retry-After"] = retry_after
+            return page
         return None
 
     @staticmethod
@@ -1215,7 +1244,9 @@ class EG4Simulator:
     @staticmethod
     def _page(status: int) -> web.Response:
         reason = {
+            403: "Forbidden",
             404: "Not Found",
+            429: "Too Many Requests",
             405: "Method Not Allowed",
             415: "Unsupported Media Type",
         }.get(status, "Bad Gateway" if status == 502 else "Error")

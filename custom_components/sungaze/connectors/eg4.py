@@ -61,6 +61,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from http import HTTPStatus
 import logging
+import re
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
@@ -72,7 +73,6 @@ from .base import (
     AuthFailedError,
     BadPayloadError,
     ConnectionFailedError,
-    Connector,
     PollCost,
     RequestBudget,
     RequestLimiter,
@@ -102,6 +102,8 @@ _HEADERS: Final = {
     "Accept": "application/json",
     "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
 }
+_LOGIN_FORM: Final = re.compile(r"password|login", re.IGNORECASE)
+"""What tells the portal's login page (its session-expired answer) from other pages."""
 _TRANSIENT: Final = ("DATAFRAME_TIMEOUT", "TIMEOUT", "BUSY", "COMMUNICATION_ERROR")
 _NO_BMS_TEMPERATURE: Final = 127.0
 _THREE_PHASE: Final = 3.0
@@ -347,10 +349,15 @@ class EG4Connector(HttpConnector):
         """
         if self._abort is not None:
             raise self._abort
-        self._requests[path.rsplit("/", 1)[-1]] += 1
         response = await self._send("POST", path, data=dict(form), headers=_HEADERS)
         self._check_status(response, path)
         return response
+
+    def _before_send(self, method: str, url: str) -> None:
+        """Send nothing more once this update has failed; count what is sent."""
+        if self._abort is not None:
+            raise self._abort
+        self._requests[url.rsplit("/", 1)[-1]] += 1
 
     def _check_status(self, response: HttpResponse, path: str) -> None:
         """Statuses other than 200 and 401 (the session signal) are typed errors.
@@ -364,14 +371,24 @@ class EG4Connector(HttpConnector):
             raise ConnectionFailedError(f"EG4 portal denied {what} (HTTP 403)")
         if response.status not in (HTTPStatus.OK, HTTPStatus.UNAUTHORIZED):
             self._raise_for_status(response, what)
-            raise BadPayloadError(f"EG4 portal answered {what} with HTTP {response.status}")
+            raise BadPayloadError(
+                f"EG4 portal answered {what} with HTTP {response.status}"
+            )
 
     @staticmethod
     def _session_lost(response: HttpResponse) -> bool:
-        """A 401 or an HTML page (the login form) instead of JSON: the session is gone."""
-        return response.status == HTTPStatus.UNAUTHORIZED or response.text.lstrip()[
-            :1
-        ] == "<"
+        """A 401 or the HTML login form instead of JSON: the session is gone."""
+        return response.status == HTTPStatus.UNAUTHORIZED or (
+            _html(response.text) and _LOGIN_FORM.search(response.text) is not None
+        )
+
+    @staticmethod
+    def _unavailable(response: HttpResponse, what: str) -> None:
+        """Another web page (maintenance, a proxy's) means "not now", not a session loss."""
+        if _html(response.text):
+            raise ConnectionFailedError(
+                f"EG4 portal answered {what} with a web page (maintenance?)"
+            )
 
     async def _call(self, path: str, **form: str) -> Mapping[str, Any]:
         """One data call; any failure but a device's refusal ends the update's sending."""
@@ -396,11 +413,12 @@ class EG4Connector(HttpConnector):
             if self._session_lost(response):
                 if retry:
                     raise ConnectionFailedError(
-                            "The EG4 portal still answers with its login page after a "
-                            "fresh login (is the session cookie kept?)"
-                        )
+                        "The EG4 portal still answers with its login page after a "
+                        "fresh login (is the session cookie kept?)"
+                    )
                 await self._renew(generation)
                 continue
+            self._unavailable(response, what)
             payload = response.json(f"EG4 {what}")
             if not isinstance(payload, Mapping):
                 raise BadPayloadError(f"EG4 {what} is not a JSON object")
@@ -442,10 +460,7 @@ class EG4Connector(HttpConnector):
         )
         if response.status == HTTPStatus.UNAUTHORIZED:
             raise AuthFailedError("EG4 portal refused the credentials")
-        if self._session_lost(response):
-            raise ConnectionFailedError(
-                    "EG4 portal answered the login with a web page (maintenance?)"
-                )
+        self._unavailable(response, "the login")
         payload = response.json("EG4 login")
         if not isinstance(payload, Mapping):
             raise BadPayloadError("EG4 login reply is not a JSON object")
@@ -620,31 +635,33 @@ class EG4Connector(HttpConnector):
             fetched_at=now,
         )
 
-    def _plan(self, plants: list[_Plant], now: datetime) -> dict[tuple[str, str], Callable[[], Awaitable[Any]]]:
+    def _plan(
+        self, plants: list[_Plant], now: datetime
+    ) -> dict[tuple[str, str], Callable[[], Awaitable[Any]]]:
         """The requests of one update, keyed by (what, whose)."""
         calls: dict[tuple[str, str], Callable[[], Awaitable[Any]]] = {}
         for plant in plants:
             for unit in plant.units:
                 if unit.device_type == _GRIDBOSS:
-                    calls[("midbox", unit.serial)] = partial(self._optional, 
-                        _MIDBOX, unit.serial
+                    calls[("midbox", unit.serial)] = partial(
+                        self._optional, _MIDBOX, unit.serial
                     )
                 elif unit.device_type == _INVERTER:
-                    calls[("runtime", unit.serial)] = partial(self._optional, 
-                        _RUNTIME, unit.serial
+                    calls[("runtime", unit.serial)] = partial(
+                        self._optional, _RUNTIME, unit.serial
                     )
-                    calls[("energy", unit.serial)] = partial(self._optional, 
-                        _ENERGY, unit.serial
+                    calls[("energy", unit.serial)] = partial(
+                        self._optional, _ENERGY, unit.serial
                     )
                     bank = self._banks.get(unit.serial)
                     if bank is None or now - bank.fetched >= BATTERY_EVERY:
-                        calls[("battery", unit.serial)] = partial(self._optional, 
-                            _BATTERY, unit.serial
+                        calls[("battery", unit.serial)] = partial(
+                            self._optional, _BATTERY, unit.serial
                         )
             for group, members in _groups(plant).items():
                 first = plant.groups.get(group)
-                calls[("parallel", plant.id + group)] = partial(self._optional, 
-                    _PARALLEL, first if first in members else members[0]
+                calls[("parallel", plant.id + group)] = partial(
+                    self._optional, _PARALLEL, first if first in members else members[0]
                 )
         return calls
 
@@ -957,6 +974,10 @@ def _list(raw: object) -> list[Mapping[str, Any]]:
 
 def _text(raw: object) -> str | None:
     return str(raw).strip() or None if raw not in (None, "") else None
+
+
+def _html(text: str) -> bool:
+    return text.lstrip()[:1] == "<"
 
 
 def _parse_time(raw: object) -> datetime | None:

@@ -96,6 +96,13 @@ class HttpConnector(Connector):
         """Headers that authenticate a request; None after a 401 means "give up"."""
         return None if rejected else {}
 
+    def _before_send(self, method: str, url: str) -> None:
+        """Called inside the limiter slot just before sending; raise to send nothing.
+
+        Lets a connector stop an update's queued requests once one has failed
+        (a failing vendor then costs one request, not one per device).
+        """
+
     def _secrets(self) -> tuple[str, ...]:
         """Values (keys, tokens) scrubbed from every error message."""
         return ()
@@ -121,6 +128,7 @@ class HttpConnector(Connector):
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}{url}"
         async with self.limiter.slot():
+            self._before_send(method, url)
             try:
                 async with asyncio.timeout(self.request_timeout):
                     response = await self._session.request(
