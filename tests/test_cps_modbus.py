@@ -88,6 +88,12 @@ async def test_poll(
         small["grid_voltage_2"],
         small["grid_voltage_3"],
     ) == (209.5, 210.6, 211.2)
+    # Phase currents Ia, Ib, Ic (0x0022-0x0024, 0.1 A) beside the line voltages.
+    regs = model.registers(datetime.now(UTC))
+    assert tuple(small[f"grid_current_{n}"] for n in (1, 2, 3)) == tuple(
+        round(regs[address] * 0.1, 1) for address in (0x22, 0x23, 0x24)
+    )
+    assert all(float(small[f"grid_current_{n}"]) > 0 for n in (1, 2, 3))
     assert small["ac_frequency"] == 59.9
     assert (small["pv_voltage_1"], small["pv_current_1"], small["pv_power_1"]) == (
         367.9,
@@ -174,7 +180,9 @@ async def test_not_running(
     assert values["ac_power"] == 0.0
     assert values["pv_power_1"] == values["pv_power_2"] == values["dc_power"] == 0.0
     assert not any(
-        key.startswith(("grid_voltage", "pv_voltage", "pv_current", "ac_frequency"))
+        key.startswith(
+            ("grid_voltage", "grid_current", "pv_voltage", "pv_current", "ac_frequency")
+        )
         for key in values
     )
     assert values["production_energy_today"] > 0

@@ -656,3 +656,35 @@ async def test_simulator_speaks_the_portal_wire_format(
             "success": False,
             "msg": "DEVICE_ERROR_UNSUPPORT_DEVICE_TYPE",
         }
+
+
+@pytest.mark.parametrize(
+    ("moment", "discharging"),
+    [
+        (datetime(2026, 6, 21, 16, 0, tzinfo=UTC), False),  # 09:00 local: charging
+        (datetime(2026, 6, 22, 5, 0, tzinfo=UTC), True),  # 22:00 local: discharging
+    ],
+)
+async def test_battery_current_sign_is_the_same_everywhere(
+    eg4: EG4Simulator,
+    session: aiohttp.ClientSession,
+    freezer: FrozenDateTimeFactory,
+    moment: datetime,
+    discharging: bool,
+) -> None:
+    """+ discharge for battery power, the bank current and every module current."""
+    freezer.move_to(moment)
+    snapshot = await connect(eg4, session).async_fetch()
+    inverter = snapshot.readings[INV1].values
+    modules = [
+        snapshot.readings[device.id].values
+        for device in snapshot.devices.values()
+        if device.parent == INV1
+    ]
+    assert modules
+    signs = {
+        float(inverter["battery_power"]) > 0,
+        float(inverter["battery_current"]) > 0,
+        *(float(module["battery_current"]) > 0 for module in modules),
+    }
+    assert signs == {discharging}

@@ -169,6 +169,7 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("ac_frequency", "Hz", "frequency", precision=2, technical=True),
         _m("ac_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME, technical=True),
         _m("grid_voltage", "V", "voltage", precision=1, indexed=True, technical=True),
+        _m("grid_current", "A", "current", precision=1, indexed=True, technical=True),
         _m("pv_power", "W", "power", precision=0, indexed=True),
         _m("pv_voltage", "V", "voltage", precision=1, indexed=True, technical=True),
         _m("pv_current", "A", "current", precision=2, indexed=True, technical=True),

@@ -151,6 +151,9 @@ class CpsFrame:
     energy_today_wh: float | None = None
     energy_lifetime_wh: float | None = None
     grid_voltages_v: tuple[float | None, ...] = ()
+    """Line voltages Vab, Vbc, Vca."""
+    grid_currents_a: tuple[float | None, ...] = ()
+    """Phase currents Ia, Ib, Ic."""
     frequency_hz: float | None = None
     mppt: tuple[tuple[float | None, float | None], ...] = ()
     """(voltage V, current A) per MPPT, index 1 first."""
@@ -322,6 +325,8 @@ class CpsInverter:
             values["ac_power"] = frame.ac_power_w
             for index, volts in enumerate(frame.grid_voltages_v, start=1):
                 values[f"grid_voltage_{index}"] = volts
+            for index, amps in enumerate(frame.grid_currents_a, start=1):
+                values[f"grid_current_{index}"] = amps
             values["ac_frequency"] = frame.frequency_hz
             dc_total: float | None = 0.0
             for index, volts, amps in mppts:

@@ -173,6 +173,7 @@ def decode_block(
         energy_today_wh=today * 100 if today is not None else None,
         energy_lifetime_wh=lifetime * 1000.0 if lifetime is not None else None,
         grid_voltages_v=tuple(_u16(regs[a], 0.1) for a in (0x1F, 0x20, 0x21)),
+        grid_currents_a=tuple(_u16(regs[a], 0.1) for a in (0x22, 0x23, 0x24)),
         frequency_hz=frequency or None,
         mppt=mppt,
         temp_heatsink_c=_i16(regs[0x2C], 0.1),

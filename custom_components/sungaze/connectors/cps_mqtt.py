@@ -75,6 +75,7 @@ _MEASUREMENTS: Final = (
     "ac_power_w",
     "frequency_hz",
     "grid_voltages_v",
+    "grid_currents_a",
     "mppt",
     "energy_today_wh",
     "energy_lifetime_wh",
@@ -186,12 +187,16 @@ def parse_message(prefix: str, topic: str, payload: bytes) -> Message:
 def _measurements(doc: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = dict.fromkeys(_MEASUREMENTS)
     fields["grid_voltages_v"] = ()
+    fields["grid_currents_a"] = ()
     fields["mppt"] = ()
     if (ac := _section(doc, "ac")) is not None:
         fields["ac_power_w"] = _number(ac, "p_w", "ac")
         fields["frequency_hz"] = _number(ac, "freq_hz", "ac") or None
         fields["grid_voltages_v"] = tuple(
             _number(ac, k, "ac") for k in ("v_ab_v", "v_bc_v", "v_ca_v")
+        )
+        fields["grid_currents_a"] = tuple(
+            _number(ac, k, "ac") for k in ("i_a_a", "i_b_a", "i_c_a")
         )
     if (dc := _section(doc, "dc")) is not None:
         mppts = dc.get("mppt", [])
