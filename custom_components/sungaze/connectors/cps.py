@@ -308,6 +308,30 @@ class CpsInverter:
             values["production_energy_lifetime"] = self.lifetime_wh
         return Readings(values=values, as_of=self.frame.as_of if self.frame else None)
 
+    def failed(self, code: int, text: str, now: datetime) -> tuple[Readings, Alert]:
+        """Readings and alert while the inverter answers with a failure exception.
+
+        The work mode shows `fault` and the problem sensor turns on; the
+        lifetime counter is kept, other values are unknown.
+        """
+        readings = self.asleep()
+        alert_code = f"modbus.0x{code:02X}"
+        started = self._since.setdefault(alert_code, now)
+        for other in [
+            c for c in self._since if c.startswith("modbus.") and c != alert_code
+        ]:
+            del self._since[other]
+        alert = Alert(
+            id=f"{self.serial}_modbus_exception",
+            device_id=self.serial,
+            severity=Severity.WARNING if code in (0x05, 0x06) else Severity.CRITICAL,
+            code=alert_code,
+            message=f"The inverter reports {text}",
+            started=started,
+        )
+        values = {**readings.values, "work_mode": "fault"}
+        return Readings(values=values, as_of=readings.as_of), alert
+
     def _values(self, frame: CpsFrame) -> dict[str, Value]:
         mode = frame.mode
         values: dict[str, Value] = {

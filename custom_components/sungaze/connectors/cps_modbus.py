@@ -15,10 +15,14 @@ Link behaviour:
 
 * Reads are strictly sequential (limiter concurrency 1): RS-485 is a shared
   half-duplex bus, and a slow gateway (~700 ms a read) must not pile requests up.
-* An inverter that does not answer (timeout, or gateway exception 0x0A/0x0B)
-  is asleep - CPS inverters power their control board from the panels, so
-  this is what the night looks like - not an error: its lifetime energy is
-  kept and its other values become unknown. After a timeout the connection is
+* An inverter that does not answer (a timeout) is asleep - CPS inverters
+  power their control board from the panels, so this is what the night looks
+  like - not an error: its lifetime energy is kept and its other values
+  become unknown.
+* An inverter (or gateway) that answers with a Modbus exception saying it
+  failed - 0x04 device failure, 0x05/0x06 busy, 0x0A/0x0B the gateway cannot
+  reach it - is a problem the user sees: work mode `fault`, an alert on the
+  inverter (problem sensor on) and one log line until it answers again. After a timeout the connection is
   closed, because on RTU-over-TCP a late answer would otherwise be taken for
   the answer to the next request (RTU frames carry no transaction id).
 * A dropped connection is re-opened once within the same update; when the
@@ -32,8 +36,8 @@ transparent mode serves such an adapter as RTU over TCP.
 
 UNCONFIRMED choices: 32-bit values are high word first (B.2); the word-order
 option swaps the halves of the lifetime energy and the serial for gateways or
-firmware that do. Exception 0x04 (device failure) and 0x06 (busy) count as
-"no answer this time"; 0x01-0x03 mean the map does not fit and fail the update.
+firmware that do. Exceptions 0x01-0x03 mean the map does not fit and fail
+the update.
 The firmware register (0x0005) is shown as its decimal value, the form in
 which the firmware with the night-only lifetime counter is known (B.8).
 """
@@ -82,7 +86,7 @@ BLOCK_COUNT: Final = 0x003B
 HOLDING_START: Final = 0x1000
 HOLDING_COUNT: Final = 2
 
-_ASLEEP_CODES: Final = frozenset({0x04, 0x05, 0x06, 0x0A, 0x0B})
+_FAILURE_CODES: Final = frozenset({0x04, 0x05, 0x06, 0x0A, 0x0B})
 _CORE: Final = {
     0x16: "lifetime energy",
     0x18: "energy today",
@@ -106,6 +110,14 @@ class _NoAnswer(Exception):
 
 class _LinkLost(Exception):
     """The TCP connection to the gateway dropped during a request."""
+
+
+class _DeviceFailure(Exception):
+    """The inverter or its gateway answered with an exception that reports a failure."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"exception 0x{code:02X}")
+        self.code = code
 
 
 class _Refused(Exception):
@@ -139,6 +151,18 @@ def _text(regs: Sequence[int]) -> str | None:
     raw = b"".join(word.to_bytes(2, "big") for word in regs)
     text = raw.split(b"\0", 1)[0].decode("ascii", errors="replace").strip()
     return text or None
+
+
+def failure_text(code: int) -> str:
+    """What a failure exception says, for the alert and the log."""
+    what = {
+        0x04: "a device failure",
+        0x05: "a long operation in progress",
+        0x06: "that it is busy",
+        0x0A: "that the gateway has no path to it",
+        0x0B: "that it did not answer the gateway",
+    }.get(code, "a failure")
+    return f"{what} (Modbus exception 0x{code:02X})"
 
 
 def decode_block(
@@ -359,8 +383,8 @@ class CpsModbusConnector(CpsConnector):
                 self._in_flight = False
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
-            if code in _ASLEEP_CODES:
-                raise _NoAnswer(f"exception 0x{code:02X}")
+            if code in _FAILURE_CODES:
+                raise _DeviceFailure(code)
             raise _Refused(code)
         registers = list(response.registers)
         if len(registers) != count:
@@ -411,7 +435,7 @@ class CpsModbusConnector(CpsConnector):
                     "CPS unit %s has no on/off and power-limit registers; not reading them again",
                     unit.unit_id,
                 )
-            except _NoAnswer:
+            except _NoAnswer, _DeviceFailure:
                 pass  # keep the last known pair
             else:
                 unit.on_off = (pair[0], pair[1])
@@ -441,6 +465,10 @@ class CpsModbusConnector(CpsConnector):
                 raise ConnectionFailedError(
                     f"Unit {unit.unit_id} did not answer"
                 ) from err
+            except _DeviceFailure as err:
+                raise ConnectionFailedError(
+                    f"Unit {unit.unit_id} reports {failure_text(err.code)}"
+                ) from err
             if not frame.serial:
                 raise BadPayloadError(f"Unit {unit.unit_id} reports no serial number")
             frames.append(frame)
@@ -458,6 +486,7 @@ class CpsModbusConnector(CpsConnector):
         """Read every unit once; a unit that does not answer is asleep."""
         by_unit: dict[int, Readings] = {}
         alerts: list[Alert] = []
+        failures: list[str] = []
         answered = 0
         for unit in self._units:
             try:
@@ -472,7 +501,24 @@ class CpsModbusConnector(CpsConnector):
                 if unit.inverter is not None:
                     by_unit[unit.unit_id] = unit.inverter.asleep()
                 continue
+            except _DeviceFailure as err:
+                failures.append(f"unit {unit.unit_id}: {failure_text(err.code)}")
+                self._log(
+                    f"failure{unit.unit_id}",
+                    logging.WARNING,
+                    "CPS unit %s reports %s",
+                    unit.unit_id,
+                    failure_text(err.code),
+                )
+                if unit.inverter is not None:
+                    unit_readings, alert = unit.inverter.failed(
+                        err.code, failure_text(err.code), datetime.now(UTC)
+                    )
+                    by_unit[unit.unit_id] = unit_readings
+                    alerts.append(alert)
+                continue
             self._log.reset(f"asleep{unit.unit_id}")
+            self._log.reset(f"failure{unit.unit_id}")
             if not frame.serial:
                 self._log(
                     f"serial{unit.unit_id}",
@@ -495,6 +541,8 @@ class CpsModbusConnector(CpsConnector):
             alerts.extend(unit_alerts)
         known = [unit.inverter for unit in self._units if unit.inverter is not None]
         if not known or self._site is None:
+            if failures:
+                raise ConnectionFailedError("; ".join(failures))
             if answered == 0:
                 raise ConnectionFailedError("No inverter answered")
             raise BadPayloadError("No inverter reported a serial number")
