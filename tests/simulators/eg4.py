@@ -515,6 +515,10 @@ class EG4Simulator:
         of None removes the field.
         ``counter_drop``: 0.1 kWh units subtracted from every lifetime counter
         (a glitch the integration must not publish).
+        ``counter_glitch = True``: every lifetime counter reads today's figure
+        (a near-zero glitch).
+        ``clock_skew``: added to every timestamp the portal sends (its clock
+        runs fast or slow).
         ``offline = True``: every request gets its connection aborted.
     """
 
@@ -529,6 +533,8 @@ class EG4Simulator:
         self.refuse: set[str] = set()
         self.stringly = False
         self.counter_drop = 0
+        self.counter_glitch = False
+        self.clock_skew = timedelta()
         self.offline = False
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.logins = 0
@@ -625,6 +631,8 @@ class EG4Simulator:
         fields: dict[str, Any] = {}
         for name, flow in _ENERGY_FIELDS.items():
             day, life = _tenths(today[flow]), _tenths(total[flow]) - self.counter_drop
+            if self.counter_glitch:
+                life = day  # the portal briefly sends today's figure as the total
             fields[f"today{name}"] = day
             fields[f"today{name}Text"] = f"{day / 10:.1f}"
             fields[f"total{name}"] = life
@@ -664,8 +672,8 @@ class EG4Simulator:
             "status": _status_code(s),
             "model": 624320,
             "modelText": "0x986C0",
-            "serverTime": _stamp(at),
-            "deviceTime": _stamp(s.local),
+            "serverTime": _stamp(at + self.clock_skew),
+            "deviceTime": _stamp(s.local + self.clock_skew),
             **strings,
             "ppv": ppv,
             "vacr": 2405 + wobble,
@@ -848,7 +856,7 @@ class EG4Simulator:
             "batterySn": key,
             "batteryType": "BATT_default",
             "batteryTypeText": "",
-            "lastUpdateTime": _stamp(s.at),
+            "lastUpdateTime": _stamp(s.at + self.clock_skew),
             "batIndex": index,
             "batBmsModelText": "",
             "lost": False,
@@ -892,8 +900,10 @@ class EG4Simulator:
         leg_v = 1204 + round(8 * math.sin(at.timestamp() / 700))
         data: dict[str, Any] = {
             "status": 1,
-            "serverTime": _stamp(at),
-            "deviceTime": _stamp(at.astimezone(ZoneInfo(plant.timezone))),
+            "serverTime": _stamp(at + self.clock_skew),
+            "deviceTime": _stamp(
+                at.astimezone(ZoneInfo(plant.timezone)) + self.clock_skew
+            ),
             "gridRmsVolt": 2 * leg_v,
             "upsRmsVolt": 2 * leg_v - 4,
             "genRmsVolt": 0,
@@ -941,6 +951,9 @@ class EG4Simulator:
             data[f"e{name}TodayL2"] = _tenths(today / 2)
             data[f"e{name}TotalL1"] = _tenths(total / 2) - self.counter_drop
             data[f"e{name}TotalL2"] = _tenths(total / 2) - self.counter_drop
+            if self.counter_glitch:
+                data[f"e{name}TotalL1"] = data[f"e{name}TodayL1"]
+                data[f"e{name}TotalL2"] = data[f"e{name}TodayL2"]
         lost = serial in self._lost
         payload = {
             "success": True,
