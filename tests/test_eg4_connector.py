@@ -243,7 +243,40 @@ async def test_numbers_as_strings_and_blanks(
     )
     assert "battery_temperature" not in first.readings[MODULE1].values
     assert first.readings[MODULE1].values["cell_voltage_max"] > 3
-    assert caplog.text.count("vBat is not a number") == 1
+    assert caplog.text.count("vBat='n/a'") == 1
+
+
+async def test_field_faults_log_one_line_per_update_and_kind(
+    eg4: EG4Simulator,
+    session: aiohttp.ClientSession,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Many garbled fields and absurd values: one line per kind, then silence."""
+    freezer.move_to(NOON)
+    for serial in (INV1, INV2, XP):
+        eg4.pin(serial, "runtime", vBat="n/a", tinner="hot", soc="64 %", ppv=10**12)
+        eg4.pin(serial, "energy", totalYielding="lots", todayYielding=-5)
+    connector = connect(eg4, session)
+    with caplog.at_level(logging.WARNING):
+        first = await connector.async_fetch()
+        for _ in range(2):
+            freezer.tick(timedelta(minutes=1))
+            await connector.async_fetch()
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("eg4")]
+    assert len(lines) == 2, lines
+    assert any(line.startswith("EG4 fields not a number") for line in lines)
+    assert any(line.startswith("EG4 fields implausible") for line in lines)
+    values = first.readings[INV1].values
+    for metric in (
+        "production_power",  # 1e12 W
+        "production_energy_today",  # negative energy
+        "production_energy_lifetime",
+        "battery_voltage",
+        "temperature",
+        "battery_state_of_charge",
+    ):
+        assert metric not in values
 
 
 async def test_no_bms_temperature_sentinel(

@@ -37,7 +37,16 @@ from typing import Any, ClassVar, Final
 
 import aiohttp
 
-from ..model import Alert, Device, DeviceKind, Readings, Severity, Site, Value
+from ..model import (
+    Alert,
+    Device,
+    DeviceKind,
+    Readings,
+    Severity,
+    Site,
+    Value,
+    plausible,
+)
 from .base import Connector, RequestBudget, RequestLimiter
 
 _LOGGER = logging.getLogger(__name__)
@@ -275,6 +284,8 @@ class CpsInverter:
         self.lifetime_wh: float | None = None
         self._since: dict[str, datetime] = {}
         self._seen_firmware = False
+        self._absurd: set[str] = set()
+        """Readings already logged as implausible."""
 
     def apply(self, frame: CpsFrame) -> tuple[Readings, tuple[Alert, ...]]:
         """Take a new frame; return the readings and open alerts it means."""
@@ -371,7 +382,24 @@ class CpsInverter:
                 values[f"pv_power_{index}"] = 0.0
             if mppts:
                 values["dc_power"] = 0.0
-        return {key: value for key, value in values.items() if value is not None}
+        match = _RATING.search(frame.model or "")
+        peak = int(match[1]) * 1000.0 if match else None
+        absurd = sorted(
+            key for key, value in values.items() if not plausible(key, value, peak)
+        )
+        if absurd and set(absurd) - self._absurd:
+            # One line per update for every newly implausible reading.
+            _LOGGER.warning(
+                "CPS inverter %s sends implausible values, left unknown: %s",
+                self.name,
+                ", ".join(f"{key}={values[key]!r}" for key in absurd),
+            )
+        self._absurd.update(absurd)
+        return {
+            key: value
+            for key, value in values.items()
+            if value is not None and key not in absurd
+        }
 
     def _alerts(self, frame: CpsFrame) -> tuple[Alert, ...]:
         texts = family_texts(

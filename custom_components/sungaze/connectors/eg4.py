@@ -67,7 +67,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..model import Device, DeviceKind, Readings, Site, Snapshot, Value, as_float
+from ..model import (
+    Device,
+    DeviceKind,
+    Readings,
+    Site,
+    Snapshot,
+    Value,
+    as_float,
+    plausible,
+)
 from .base import (
     AccountInfo,
     AuthFailedError,
@@ -301,6 +310,9 @@ class EG4Connector(HttpConnector):
         self._logins = 0
         self._relogins = 0
         self._abort: SungazeError | None = None
+        self._faults: dict[str, dict[str, str]] = {}
+        """Fault kind -> field -> raw value, gathered during one update."""
+        self._said: set[tuple[str, str]] = set()
         """The failure that ended this update's sending (see `_post`)."""
 
     @classmethod
@@ -627,6 +639,7 @@ class EG4Connector(HttpConnector):
                         )
             if (totals := self._station(plant, readings, results)) is not None:
                 readings[plant.id] = totals
+        self._log_faults()
         return Snapshot(
             sites=sites,
             devices=devices,
@@ -743,22 +756,48 @@ class EG4Connector(HttpConnector):
         """Apply one scale table (and its derived quantities) to a payload."""
         for wire, (metric, factor) in SCALES[table].items():
             if (value := self._number(payload, wire)) is not None:
-                values[metric] = _scale(value, factor)
+                self._keep(values, metric, _scale(value, factor), wire)
         for metric, (plus, minus, factor) in DERIVED.get(table, {}).items():
             added = [self._number(payload, wire) for wire in plus]
             taken = [self._number(payload, wire) for wire in minus]
             if None not in added and None not in taken:
-                values[metric] = _scale(_sum(added) - _sum(taken), factor)
+                self._keep(
+                    values, metric, _scale(_sum(added) - _sum(taken), factor), metric
+                )
+
+    def _keep(
+        self, values: dict[str, Value], metric: str, value: float, wire: str
+    ) -> None:
+        """Store a value, or note it as implausible (unknown) for this update's log."""
+        if plausible(metric, value):
+            values[metric] = value
+        else:
+            self._faults.setdefault("implausible", {})[wire] = repr(value)
 
     def _number(self, payload: Mapping[str, Any], wire: str) -> float | None:
         """A field as a number; `""`/missing is absent, anything else unparseable is logged once."""
         raw = payload.get(wire)
         value = as_float(raw)
         if value is None and raw not in (None, ""):
-            self._log_once(
-                f"field:{wire}", f"EG4 field {wire} is not a number: {raw!r}"
-            )
+            self._faults.setdefault("not a number", {})[wire] = repr(raw)[:40]
         return value
+
+    def _log_faults(self) -> None:
+        """One line per fault kind for this update, naming fields not named before."""
+        for kind, fields in self._faults.items():
+            new = {
+                wire: raw
+                for wire, raw in fields.items()
+                if (kind, wire) not in self._said
+            }
+            if new:
+                self._said.update((kind, wire) for wire in new)
+                _LOGGER.warning(
+                    "EG4 fields %s, left unknown: %s",
+                    kind,
+                    ", ".join(f"{wire}={raw}" for wire, raw in sorted(new.items())),
+                )
+        self._faults.clear()
 
     def _inverter(
         self,
@@ -785,13 +824,15 @@ class EG4Connector(HttpConnector):
                 values.pop(f"pv_power_{n}", None)
         for wire in _LOAD_FIELDS:
             if (load := self._number(runtime, wire)) is not None:
-                values["consumption_power"] = load
+                self._keep(values, "consumption_power", load, wire)
                 break
         if (
             "battery_power" not in values
             and (net := self._number(runtime, "batPower")) is not None
         ):
-            values["battery_power"] = -net  # batPower is + charge
+            self._keep(
+                values, "battery_power", -net, "batPower"
+            )  # batPower is + charge
         if (code := self._number(runtime, "status")) is not None:
             if (mode := MODE_CODES.get(int(code))) is not None:
                 values["operating_mode"] = mode
