@@ -5,8 +5,10 @@ gateway that publishes Sungaze's MQTT schema (`cps_mqtt`). Both decode into a
 transport-neutral `CpsFrame`; `CpsInverter` turns frames into devices,
 readings and alerts, so the two transports expose identical entities.
 
-`CpsConnector` is the registry entry for vendor "cps": its `from_config`
-dispatches on the entry's `transport` ("modbus" or "mqtt").
+`CpsBase` is what both transports' connectors share; the registry entry
+`CpsConnector` (the package's `__init__`) dispatches on the entry's
+`transport` ("modbus" or "mqtt"). The transports import this module, never the
+package's entry, so there is no import loop.
 
 Decisions where the notes (shared/api/tigo-cps.md Part B) leave a choice open:
 
@@ -27,7 +29,7 @@ Decisions where the notes (shared/api/tigo-cps.md Part B) leave a choice open:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 import hashlib
@@ -35,9 +37,7 @@ import logging
 import re
 from typing import Any, ClassVar, Final
 
-import aiohttp
-
-from ..model import (
+from ...model import (
     Alert,
     Device,
     DeviceKind,
@@ -47,7 +47,7 @@ from ..model import (
     Value,
     plausible,
 )
-from .base import Connector, RequestBudget, RequestLimiter
+from ..base import Connector, RequestBudget
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -510,8 +510,8 @@ class LogOnce:
         self._seen.discard(key)
 
 
-class CpsConnector(Connector):
-    """Registry entry for CPS: builds the Modbus or the MQTT connector."""
+class CpsBase(Connector):
+    """What both transports share as a connector: the vendor, budget and limiter key."""
 
     vendor: ClassVar[str] = "cps"
     budget: ClassVar[RequestBudget] = RequestBudget(concurrency=1)
@@ -528,25 +528,3 @@ class CpsConnector(Connector):
         else:
             where = repr(sorted(data.items()))
         return f"cps_{hashlib.sha256(where.encode()).hexdigest()[:16]}"
-
-    @classmethod
-    def from_config(
-        cls,
-        session: aiohttp.ClientSession,
-        data: Mapping[str, Any],
-        limiter: RequestLimiter | None = None,
-    ) -> Connector:
-        """Dispatch on `data["transport"]`; neither transport uses the HTTP session."""
-        transport = data.get("transport", "modbus")
-        builder: Callable[..., Connector]
-        if transport == "mqtt":
-            from .cps_mqtt import CpsMqttConnector
-
-            builder = CpsMqttConnector.from_config
-        elif transport == "modbus":
-            from .cps_modbus import CpsModbusConnector
-
-            builder = CpsModbusConnector.from_config
-        else:
-            raise ValueError(f"Unknown CPS transport {transport!r}")
-        return builder(session, data, limiter)
