@@ -263,7 +263,7 @@ async def test_field_faults_log_one_line_per_update_and_kind(
         for _ in range(2):
             freezer.tick(timedelta(minutes=1))
             await connector.async_fetch()
-    lines = [r.getMessage() for r in caplog.records if r.name.endswith("eg4")]
+    lines = [r.getMessage() for r in caplog.records if ".eg4" in r.name]
     assert len(lines) == 2, lines
     assert any(line.startswith("EG4 fields not a number") for line in lines)
     assert any(line.startswith("EG4 fields implausible") for line in lines)
@@ -721,3 +721,16 @@ async def test_battery_current_sign_is_the_same_everywhere(
         *(float(module["battery_current"]) > 0 for module in modules),
     }
     assert signs == {discharging}
+
+
+async def test_module_slot_label_is_not_a_serial(
+    eg4: EG4Simulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """`batterySn: Battery_ID_01` names a slot under every inverter: no serial."""
+    freezer.move_to(NOON)
+    eg4.pin(f"{INV2}_Battery_ID_02", "module", batterySn="BAT2409123456")
+    snapshot = await connect(eg4, session).async_fetch()
+    assert snapshot.devices[MODULE1].serial is None
+    assert snapshot.devices[f"{INV2}_Battery_ID_01"].serial is None
+    assert snapshot.devices[f"{INV2}_Battery_ID_02"].serial == "BAT2409123456"
+    assert snapshot.devices[MODULE1].model is None  # the portal sends "" here

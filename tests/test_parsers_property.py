@@ -22,6 +22,7 @@ from custom_components.sungaze.connectors.cps import CpsFrame, CpsInverter
 from custom_components.sungaze.connectors.cps_modbus import BLOCK_COUNT, decode_block
 from custom_components.sungaze.connectors.cps_mqtt import SchemaError, parse_message
 from custom_components.sungaze.connectors.eg4 import EG4Connector
+from custom_components.sungaze.connectors.eg4.parse import Parser
 from custom_components.sungaze.connectors.http import HttpResponse
 from custom_components.sungaze.model import Readings, Value, plausible
 
@@ -122,26 +123,25 @@ def test_eg4_parsers_never_raise(
     midbox: dict[str, Any],
 ) -> None:
     """Garbled login tree and data answers: parsed or skipped, never a crash."""
-    connector = _eg4()
-    try:
-        connector._plants = connector._parse_tree(login)
-    except SungazeError:
-        return
-    for plant in connector._plants.values():
+    parser = Parser()
+    plants = parser.tree(login, {})
+    for plant in plants.values():
         readings: dict[str, Readings] = {}
         for unit in plant.units:
-            connector._battery(unit, battery, NOON)
-            if (inverter := connector._inverter(unit, runtime, energy)) is not None:
+            parser.battery(unit, battery, NOON)
+            if (inverter := parser.inverter(unit, runtime, energy)) is not None:
                 _assert_plausible(inverter.values)
                 readings[unit.serial] = inverter
-            if (box := connector._midbox(midbox)) is not None:
+            if (box := parser.midbox(midbox)) is not None:
                 _assert_plausible(box.values)
-        results = {("parallel", plant.id + g): energy for g in plant.groups}
-        if (totals := connector._station(plant, readings, results)) is not None:
+            parser.unit_device(unit)
+        parallel = dict.fromkeys(plant.groups, energy)
+        if (totals := parser.station(plant, readings, parallel)) is not None:
             _assert_plausible(totals.values)
-        for bank in connector._banks.values():
+        for bank in parser.banks.values():
             for _device, module, _seen in bank.modules.values():
                 _assert_plausible(module.values)
+    parser.log_faults()
 
 
 @SETTINGS
