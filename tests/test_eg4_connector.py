@@ -734,3 +734,36 @@ async def test_module_slot_label_is_not_a_serial(
     assert snapshot.devices[f"{INV2}_Battery_ID_01"].serial is None
     assert snapshot.devices[f"{INV2}_Battery_ID_02"].serial == "BAT2409123456"
     assert snapshot.devices[MODULE1].model is None  # the portal sends "" here
+
+
+async def test_title_names_the_only_station(
+    session: aiohttp.ClientSession, socket_enabled: None
+) -> None:
+    """An account with one station is titled by it (never by the username)."""
+    sim = EG4Simulator(SimAccount(plants=default_plants()[:1]))
+    await sim.start()
+    try:
+        account = await connect(sim, session).async_identify()
+    finally:
+        await sim.stop()
+    assert account.title == "EG4 Home"
+
+
+async def test_portal_busy_at_login_is_not_wrong_credentials(
+    eg4: EG4Simulator, session: aiohttp.ClientSession
+) -> None:
+    """A transient `success:false` on the login is a connection problem."""
+    eg4.fail_next("dataframe_timeout", path_contains="login")
+    with pytest.raises(ConnectionFailedError, match="busy"):
+        await connect(eg4, session).async_identify()
+
+
+async def test_chosen_station_gone(
+    eg4: EG4Simulator, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chosen station no longer on the account: the others still update, one line."""
+    connector = connect(eg4, session, stations=[HOME, "99999"])
+    first = await connector.async_fetch()
+    await connector.async_fetch()
+    assert HOME in first.sites
+    assert caplog.text.count("no longer on the account") == 1

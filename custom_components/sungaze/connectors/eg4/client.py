@@ -99,8 +99,6 @@ class EG4Session(HttpConnector):
         yet sent fails with it instead of sending: a failing portal costs the
         request that failed, not one per device.
         """
-        if self._abort is not None:
-            raise self._abort
         response = await self._send("POST", path, data=dict(form), headers=HEADERS)
         self._check_status(response, path)
         return response
