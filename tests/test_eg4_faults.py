@@ -124,10 +124,12 @@ async def test_failure_after_the_first_call_stops_the_rest(
 ) -> None:
     """Energy calls fail: runtime went first, the failing call ends the sending."""
     eg4.fail_next(502, count=FOREVER, path_contains="getInverterEnergyInfo")
-    before = len(eg4.calls)
+    before, spent = len(eg4.calls), running.limiter.total
     with pytest.raises(ConnectionFailedError):
         await running.async_fetch()
     sent = len(eg4.calls) - before
+    # Requests stopped in the limiter's slot were neither sent nor counted.
+    assert running.limiter.total - spent == sent
     # The probe, then at most the requests already in flight (3 at a time).
     assert 2 <= sent <= 4
     assert sent < running.cost.per_poll

@@ -35,6 +35,7 @@ from ..base import (
     AuthFailedError,
     BadPayloadError,
     ConnectionFailedError,
+    RateLimitedError,
     RequestLimiter,
     SungazeError,
 )
@@ -99,15 +100,23 @@ class EG4Session(HttpConnector):
         yet sent fails with it instead of sending: a failing portal costs the
         request that failed, not one per device.
         """
-        response = await self._send("POST", path, data=dict(form), headers=HEADERS)
+        name = path.rsplit("/", 1)[-1]
+        try:
+            response = await self._send("POST", path, data=dict(form), headers=HEADERS)
+        except RateLimitedError:
+            raise  # the limiter refused: nothing was sent
+        except SungazeError as err:
+            if err is not self._abort:
+                self._requests[name] += 1  # sent, then the transport failed
+            raise
+        self._requests[name] += 1
         self._check_status(response, path)
         return response
 
     def _before_send(self, method: str, url: str) -> None:
-        """Send nothing more once this update has failed; count what is sent."""
+        """Send nothing more once this update has failed."""
         if self._abort is not None:
             raise self._abort
-        self._requests[url.rsplit("/", 1)[-1]] += 1
 
     def _check_status(self, response: HttpResponse, path: str) -> None:
         """Statuses other than 200 and 401 (the session signal) are typed errors.
