@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 
 from .coordinator import (
     SungazeConfigEntry,
     SungazeCoordinator,
     build_connector,
     shared_limiter,
+    state_store_key,
 )
-from .oauth import async_forget_tokens, async_token_provider
+from .oauth import async_forget_tokens, async_store_credentials, async_token_provider
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
@@ -26,6 +31,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     )
     # Connectors read their settings from one mapping: the data, then the options.
     connector = build_connector(hass, {**entry.data, **entry.options}, limiter, token)
+    connector.on_credentials = partial(async_store_credentials, hass, entry)
     coordinator = SungazeCoordinator(hass, entry, connector, budget_key)
     # Set before the first refresh so diagnostics work even when setup fails.
     entry.runtime_data = coordinator
@@ -55,3 +61,4 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
     async_forget_tokens(hass, entry.entry_id)
+    await Store[dict[str, Any]](hass, 1, state_store_key(entry.entry_id)).async_remove()

@@ -113,6 +113,11 @@ def shared_limiter(
     return key, limiters[key]
 
 
+def state_store_key(entry_id: str) -> str:
+    """Storage key of what an entry's connector keeps across restarts."""
+    return f"{DOMAIN}.state.{entry_id}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Daylight:
     """Today's sun times, and the next sunrise, as aware datetimes."""
@@ -261,6 +266,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.budget.{budget_key}"
         )
+        self._state_store: Store[dict[str, Any]] = Store(
+            hass, 1, state_store_key(entry.entry_id)
+        )
 
     @property
     def vendor_name(self) -> str:
@@ -289,12 +297,17 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             and (stored := await self._store.async_load())
         ):
             limiter.restore(stored)
+        if (state := await self._state_store.async_load()) is not None:
+            self.connector.restore_state(state)
         if self.connector.pushes:
             self.connector.on_link = self._async_link
             await self.connector.async_start(self.async_push)
 
     def _release_limiter(self) -> None:
         self.connector.limiter.users -= 1
+
+    def _connector_state(self) -> dict[str, Any]:
+        return self.connector.state() or {}
 
     def _save_budget(self) -> None:
         self._store.async_delay_save(self.connector.limiter.as_dict, 10)
@@ -303,6 +316,8 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         """Persist the request counters now: a reload must not forget spent credits."""
         await super().async_shutdown()
         await self._store.async_save(self.connector.limiter.as_dict())
+        if (state := self.connector.state()) is not None:
+            await self._state_store.async_save(state)
 
     async def _async_update_data(self) -> Snapshot:
         """Fetch one snapshot, translating connector errors for HA."""
@@ -359,6 +374,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
+        if self.connector.state() is not None:
+            # Derived counters: a restart continues from here (flushed at stop).
+            self._state_store.async_delay_save(self._connector_state, 30)
         if snapshot.series:
             await self.importer.async_import(snapshot.series)
         if not self.connector.pushes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -299,6 +299,9 @@ class Connector(ABC):
     """True for vendors that push data (MQTT): no polling, `async_start` instead."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
+    on_credentials: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None
+    """Set by the HA side: stores new credentials (a rotated refresh token) in
+    the entry and writes them to disk; connectors await it before using them."""
     own_cookie_jar: ClassVar[bool] = False
     """True when the vendor's session lives in a cookie: the entry gets an HTTP
     session with a jar of its own, so two entries cannot clobber each other."""
@@ -384,6 +387,13 @@ class Connector(ABC):
         """Release what the connector owns: its own cookie-jar session, if any."""
         if self.own_cookie_jar and self._session is not None:
             await self._session.close()
+
+    def state(self) -> dict[str, Any] | None:
+        """State to keep across restarts (e.g. derived counters); None: nothing."""
+        return None
+
+    def restore_state(self, data: Mapping[str, Any]) -> None:  # noqa: B027 - optional
+        """Take back what `state()` returned before a restart."""
 
     def diagnostics(self) -> dict[str, Any]:
         """Return connector state worth showing in diagnostics (no secrets)."""
