@@ -186,12 +186,13 @@ class GeneracSimulator:
         homes: list[SimHome] | None = None,
         rotate: bool = True,
         demo: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """One account with `homes` (default: one home with one system)."""
         self.homes = homes or [SimHome()]
         self.rotate = rotate and not demo
-        self.clock = clock
+        # Read at call time, so a test's frozen clock applies.
+        self.clock = clock or (lambda: time.time())
         self.email, self.password = EMAIL, PASSWORD
         self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
         self.user_id = USER_ID

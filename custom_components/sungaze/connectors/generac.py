@@ -405,11 +405,16 @@ class GeneracConnector(HttpConnector):
             )
         return tokens
 
+    def _password_digest(self) -> str:
+        return _digest(
+            self._email, self._password, self._client_id, self._client_secret
+        )
+
     def _can_sign_in(self) -> bool:
         return bool(
             self._email
             and self._password
-            and _digest(self._email, self._password) not in _REFUSED
+            and self._password_digest() not in _REFUSED
         )
 
     async def _refresh(self, refresh_token: str) -> _Tokens | None:
@@ -443,7 +448,7 @@ class GeneracConnector(HttpConnector):
             json={"email": self._email, "password": self._password},
         )
         if response.status in REFUSED:
-            _REFUSED.add(_digest(self._email, self._password))
+            _REFUSED.add(self._password_digest())
             self._log_refusal("sign-in", response)
             raise AuthFailedError("Generac refused the sign-in")
         self._raise_for_status(response, "sign-in")
@@ -655,7 +660,9 @@ class GeneracConnector(HttpConnector):
         return {
             **super().diagnostics(),
             "auth_method": AUTH_PASSWORD if self._password else AUTH_REFRESH_TOKEN,
-            "id_token_expires_in": round(self._expires_at - time.time()),
+            "id_token_expires_in": round(self._expires_at - time.time())
+            if self._id_token
+            else None,
             "failures": self._failures,
             "integrator": self._integrator.as_dict(),
         }
