@@ -48,7 +48,9 @@ COUNTERS = (
     "battery_charge_energy_lifetime",
     "battery_discharge_energy_lifetime",
 )
-TRUTH_KEYS = dict(zip(COUNTERS, ("import", "export", "charge", "discharge"), strict=True))
+TRUTH_KEYS = dict(
+    zip(COUNTERS, ("import", "export", "charge", "discharge"), strict=True)
+)
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +148,10 @@ async def test_refresh_token_sign_in_lists_the_home(
     # Stored before the new token was used for anything (the homes call).
     [(updates, seen)] = stored.calls
     assert seen == 1
-    assert updates == {"user_id": USER_ID, "refresh_token": connector.credentials["refresh_token"]}
+    assert updates == {
+        "user_id": USER_ID,
+        "refresh_token": connector.credentials["refresh_token"],
+    }
     assert updates["refresh_token"] != pasted
     assert sim.refresh_tokens == {updates["refresh_token"]}
 
@@ -266,7 +271,7 @@ async def test_password_entry_signs_in_again_when_the_refresh_is_refused(
 async def test_noon_values_and_signs(
     session: ClientSession, sim: GeneracSimulator, freezer: FrozenDateTimeFactory
 ) -> None:
-    """kW -> W, grid + import (exporting at noon), battery + discharge (charging)."""
+    """Powers in W (from kW), grid + import (exporting at noon), battery + discharge (charging)."""
     freezer.move_to(NOON)
     now = int(NOON.timestamp())
     snapshot = await by_token(session, sim).async_fetch()
@@ -328,9 +333,7 @@ async def test_device_tree(
     freezer.move_to(NOON)
     sim = GeneracSimulator(
         homes=[
-            SimHome(
-                systems=[SimSystem(), SimSystem(serial="0001000B9Z9Z", pv_links=3)]
-            )
+            SimHome(systems=[SimSystem(), SimSystem(serial="0001000B9Z9Z", pv_links=3)])
         ]
     )
     await sim.start()
@@ -542,7 +545,7 @@ async def test_gaps_longer_than_the_limit_are_not_bridged(
     after = _totals(await connector.async_fetch())
     truth = true_energy(last + 3600, last + 7200)
     missed = true_energy(last, last + 3600)
-    assert 3600 > MAX_GAP
+    assert MAX_GAP < 3600
     assert after["grid_export_energy_lifetime"] - first[
         "grid_export_energy_lifetime"
     ] == pytest.approx(truth["export"], rel=1e-3)

@@ -179,9 +179,7 @@ async def test_refused_credentials(
         password_form(generac, password="wrong"),
         password_form(generac, client_secret="not-the-app"),
     ):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], form
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {"base": "invalid_auth"}
     # Then the right ones work in the same flow.

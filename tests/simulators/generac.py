@@ -177,6 +177,10 @@ def solar_since_midnight(ts: float, size: float) -> float:
     return total
 
 
+def _now() -> float:
+    return time.time()
+
+
 class GeneracSimulator:
     """An aiohttp server speaking the PWRcell cloud's session and live APIs."""
 
@@ -192,7 +196,7 @@ class GeneracSimulator:
         self.homes = homes or [SimHome()]
         self.rotate = rotate and not demo
         # Read at call time, so a test's frozen clock applies.
-        self.clock = clock or (lambda: time.time())
+        self.clock = clock or _now
         self.email, self.password = EMAIL, PASSWORD
         self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
         self.user_id = USER_ID

@@ -412,9 +412,7 @@ class GeneracConnector(HttpConnector):
 
     def _can_sign_in(self) -> bool:
         return bool(
-            self._email
-            and self._password
-            and self._password_digest() not in _REFUSED
+            self._email and self._password and self._password_digest() not in _REFUSED
         )
 
     async def _refresh(self, refresh_token: str) -> _Tokens | None:
