@@ -16,9 +16,10 @@ from .coordinator import (
     shared_limiter,
     state_store_key,
 )
+from .energy import async_offer as async_offer_energy
 from .oauth import async_forget_tokens, async_store_credentials, async_token_provider
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
@@ -37,6 +38,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     entry.runtime_data = coordinator
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await async_offer_energy(hass, entry)
     options = dict(entry.options)
 
     async def _async_entry_updated(

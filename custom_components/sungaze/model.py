@@ -333,6 +333,9 @@ class StatSeries:
     unit: str
     """`kWh` or `Wh` for energy, an ISO 4217 code for money."""
     points: tuple[StatPoint, ...]
+    energy_role: str | None = None
+    """Its place in the Energy dashboard: `grid_import`, `grid_export`,
+    `grid_cost`, `grid_compensation` or `solar`; None when it has none."""
 
     @property
     def is_energy(self) -> bool:
