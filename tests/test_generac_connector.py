@@ -569,3 +569,57 @@ async def test_state_of_another_home_is_ignored(
     assert diagnostics["auth_method"] == "refresh_token"
     assert connector.credentials["refresh_token"] not in str(diagnostics)
     assert diagnostics["id_token_expires_in"] is None
+
+
+async def test_odd_answers(
+    session: ClientSession,
+    sim: GeneracSimulator,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Odd payloads are typed errors or skipped fields, never crashes or zeros."""
+    freezer.move_to(NOON)
+    now = int(NOON.timestamp())
+    sim.override["refresh"] = (200, {"access_token": "only-access"})
+    with pytest.raises(BadPayloadError):
+        await by_token(session, sim).async_identify()
+    sim.override["refresh"] = (400, "<html>Bad request</html>")
+    with pytest.raises(AuthFailedError):
+        await by_token(session, sim).async_identify()
+    assert "Generac refused the refresh (HTTP 400)" in caplog.text
+    connector = by_token(session, sim)
+    sim.override["homes"] = (200, {"homes": []})
+    with pytest.raises(BadPayloadError):
+        await connector.async_fetch()
+    sim.override["telemetry"] = (200, {"samples": []})
+    with pytest.raises(BadPayloadError):
+        await connector.async_fetch()
+    home = sim._home(sim.homes[0], now, 1.0)
+    home["systems"][0]["systemDevices"].extend(
+        [
+            {"deviceType": "PVL", "serialNumber": "PVL-77", "deviceStatus": None},
+            {"deviceType": "GENERATOR", "deviceStatus": {}},
+            "not a device",
+        ]
+    )
+    home["systems"].append({"systemDevices": []})  # no serial: skipped
+    sim.override["homes"] = (200, [home])
+    sample = sim.sample(sim.homes[0], now)
+    sample["grid"] = None
+    sample["battery"]["batteryState"] = "BATTERY_SOC_STATUS_CRITICAL"
+    sample["system"][SERIAL]["sysMode"] = "VACATION"
+    sample["system"]["broken"] = "not a system"
+    older = sim.sample(sim.homes[0], now - 1)
+    sim.override["telemetry"] = (200, [sample, older, {"date": "soon"}])
+    snapshot = await connector.async_fetch()
+    assert snapshot.devices["PVL-77"].name == "PV link PVL-77"
+    assert snapshot.devices["PVL-77"].serial == "PVL-77"
+    assert "PVL-77" not in snapshot.readings  # no status, no readings
+    assert "production_energy_lifetime" not in snapshot.readings[HOME_ID].values
+    site = snapshot.readings[HOME_ID].values
+    assert "grid_power" not in site
+    assert "battery_soc_status" not in site
+    assert "system_mode" not in snapshot.readings[SERIAL].values
+    assert site["grid_import_energy_lifetime"] == 0.0  # a missing grid power is no zero
+    assert "Unknown Generac battery state BATTERY_SOC_STATUS_CRITICAL" in caplog.text
+    assert "Unknown Generac system mode VACATION" in caplog.text

@@ -293,3 +293,21 @@ async def test_demo_entry_works(
         await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await sim.stop()
+
+
+async def test_options_may_go_slower_not_faster(
+    hass: HomeAssistant, loaded: MockConfigEntry
+) -> None:
+    """The 2-minute floor holds in the options; a slower interval is used."""
+    result = await hass.config_entries.options.async_init(loaded.entry_id)
+    assert result["description_placeholders"] == {"floor": "2"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"min_interval": 1}
+    )
+    assert result["errors"] == {"min_interval": "interval_too_short"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"min_interval": 5}
+    )
+    await hass.async_block_till_done()
+    assert loaded.options == {"min_interval": 5}
+    assert loaded.runtime_data.update_interval == timedelta(minutes=5)

@@ -24,7 +24,7 @@ and evening bumps, a battery charging by day and discharging in the evening
 and night, the grid taking the rest (+ import). Telemetry holds one snapshot
 per second since `fromIso` (inclusive), powers in kW rounded to the watt.
 
-Fault switches: `empty_telemetry` (answer `[]` that many times), `dip_homes`
+Fault switches: `override` (one odd answer of an endpoint), `empty_telemetry` (answer `[]` that many times), `dip_homes`
 (next /homes has lifetime counters halved once), `fail_next` (statuses for the
 next data requests; 429 carries Retry-After), `expire_tokens()`, `challenge`,
 `rotate`, `hold_refresh` / `refresh_seen` (hold a refresh after it rotated).
@@ -211,6 +211,9 @@ class GeneracSimulator:
         self.hold_refresh: asyncio.Event | None = None
         self.refresh_seen = asyncio.Event()
         self.requests: list[str] = []
+        self.override: dict[str, tuple[int, Any]] = {}
+        """Next answer (status, JSON body or raw text) of `signin`, `refresh`,
+        `homes` or `telemetry`, used once: for odd payloads."""
         self.telemetry_from: list[str] = []
         self.base_url = ""
         self._runner: web.AppRunner | None = None
@@ -272,8 +275,18 @@ class GeneracSimulator:
         """Every refresh token dies (expired or revoked)."""
         self.refresh_tokens.clear()
 
+    def _overridden(self, what: str) -> web.Response | None:
+        if (answer := self.override.pop(what, None)) is None:
+            return None
+        status, body = answer
+        if isinstance(body, str):
+            return web.Response(status=status, text=body)
+        return web.json_response(body, status=status)
+
     async def _signin(self, request: web.Request) -> web.Response:
         self.requests.append("signin")
+        if (odd := self._overridden("signin")) is not None:
+            return odd
         basic = request.headers.get("Authorization", "")
         expected = base64.b64encode(
             f"{self.client_id}:{self.client_secret}".encode()
@@ -312,6 +325,8 @@ class GeneracSimulator:
 
     async def _refresh(self, request: web.Request) -> web.Response:
         self.requests.append("refresh")
+        if (odd := self._overridden("refresh")) is not None:
+            return odd
         if "Authorization" in request.headers:
             return web.json_response({"message": "Unexpected credentials"}, status=400)
         try:
@@ -355,6 +370,8 @@ class GeneracSimulator:
         self.requests.append("homes")
         if (refused := self._authorised(request)) is not None:
             return refused
+        if (odd := self._overridden("homes")) is not None:
+            return odd
         now = self.clock()
         factor = 0.5 if self.dip_homes else 1.0
         self.dip_homes = False
@@ -457,6 +474,8 @@ class GeneracSimulator:
         self.requests.append("telemetry")
         if (refused := self._authorised(request)) is not None:
             return refused
+        if (odd := self._overridden("telemetry")) is not None:
+            return odd
         home = next(
             (h for h in self.homes if h.home_id == request.match_info["home"]), None
         )
