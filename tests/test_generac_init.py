@@ -311,3 +311,19 @@ async def test_options_may_go_slower_not_faster(
     await hass.async_block_till_done()
     assert loaded.options == {"min_interval": 5}
     assert loaded.runtime_data.update_interval == timedelta(minutes=5)
+
+
+async def test_requests_per_hour(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    generac: GeneracSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Steady state: 2 requests every 2 minutes and one token refresh an hour."""
+    generac.requests.clear()
+    for _ in range(30):
+        await _tick(hass, freezer, timedelta(minutes=2))
+    assert generac.requests.count("homes") == 30
+    assert generac.requests.count("telemetry") == 30
+    assert generac.requests.count("refresh") == 1
+    assert len(generac.requests) == 61
