@@ -84,7 +84,7 @@ class GeneracFlow(SungazeFlowBase):
 
     vendor = VENDOR
 
-    def _form_data(
+    def _generac_form_data(
         self,
         base: Mapping[str, Any],
         user_input: Mapping[str, Any],
@@ -114,7 +114,7 @@ class GeneracFlow(SungazeFlowBase):
                 return None
             token = form[CONF_REFRESH_TOKEN]
             # A check that failed after Generac rotated the pasted token: reuse the new one.
-            token = self._rotated.get(token, token)
+            token = self._generac_rotated_tokens.get(token, token)
             return {
                 **data,
                 CONF_AUTH_METHOD: AUTH_REFRESH_TOKEN,
@@ -142,7 +142,7 @@ class GeneracFlow(SungazeFlowBase):
         return None
 
     @property
-    def _rotated(self) -> dict[str, str]:
+    def _generac_rotated_tokens(self) -> dict[str, str]:
         """Pasted refresh tokens Generac replaced during a failed check."""
         rotated: dict[str, str] = self.__dict__.setdefault("_generac_rotated", {})
         return rotated
@@ -166,7 +166,7 @@ class GeneracFlow(SungazeFlowBase):
             and current[CONF_REFRESH_TOKEN]
             and current[CONF_REFRESH_TOKEN] != pasted
         ):
-            self._rotated[pasted] = current[CONF_REFRESH_TOKEN]
+            self._generac_rotated_tokens[pasted] = current[CONF_REFRESH_TOKEN]
         if account is None:
             if errors.get("base") == "invalid_auth" and connector.challenged:
                 errors["base"] = "auth_challenge"
@@ -195,7 +195,7 @@ class GeneracFlow(SungazeFlowBase):
         """A web-portal refresh token, or (Advanced) email, password, app identity."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = self._form_data({}, user_input, errors)
+            data = self._generac_form_data({}, user_input, errors)
             if (
                 data is not None
                 and (found := await self._async_generac_check(data, errors)) is not None
@@ -237,7 +237,7 @@ class GeneracFlow(SungazeFlowBase):
                     **user_input,
                     SECTION_ADVANCED: {CONF_URL: entry.data.get(CONF_URL)},
                 }
-            data = self._form_data(entry.data, form, errors)
+            data = self._generac_form_data(entry.data, form, errors)
             if (
                 data is not None
                 and (
@@ -293,7 +293,7 @@ class GeneracFlow(SungazeFlowBase):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = self._form_data(entry.data, user_input, errors)
+            data = self._generac_form_data(entry.data, user_input, errors)
             if data is not None:
                 data[CONF_SITE_ID] = entry.data[CONF_SITE_ID]
                 if (
