@@ -91,13 +91,14 @@ class GeneracFlow(SungazeFlowBase):
         errors: dict[str, str],
     ) -> dict[str, Any] | None:
         """Entry data from the form: one sign-in way, complete; else an error."""
-        advanced = {
-            key: _clean(value)
-            for key, value in (user_input.get(SECTION_ADVANCED) or {}).items()
+        typed = {
+            **(user_input.get(SECTION_ADVANCED) or {}),
+            **{k: v for k, v in user_input.items() if k != SECTION_ADVANCED},
         }
+        # A password may begin or end with a blank; pasted values lose theirs.
         form = {
-            **advanced,
-            **{k: _clean(v) for k, v in user_input.items() if k != SECTION_ADVANCED},
+            key: str(value or "") if key == CONF_PASSWORD else _clean(value)
+            for key, value in typed.items()
         }
         data = {
             key: value
