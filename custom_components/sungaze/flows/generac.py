@@ -20,7 +20,7 @@ from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.const import CONF_URL
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig
-import voluptuous as vol
+import probatio
 
 from ..connectors.base import AccountInfo
 from ..connectors.generac import (
@@ -57,7 +57,9 @@ def _clean(value: object) -> str:
     return str(value or "").strip().strip("\"'").strip()
 
 
-def _advanced_schema(defaults: Mapping[str, Any], *, password_only: bool) -> vol.Schema:
+def _advanced_schema(
+    defaults: Mapping[str, Any], *, password_only: bool
+) -> probatio.Schema:
     """The collapsed section: email and password, the app identity, the API URL."""
     fields: dict[str, Any] = {}
     if not password_only:
@@ -66,9 +68,9 @@ def _advanced_schema(defaults: Mapping[str, Any], *, password_only: bool) -> vol
     fields[CONF_CLIENT_ID] = TEXT
     fields[CONF_CLIENT_SECRET] = PASSWORD_SELECTOR
     fields[CONF_URL] = URL_SELECTOR
-    return vol.Schema(
+    return probatio.Schema(
         {
-            vol.Optional(
+            probatio.Optional(
                 key,
                 description={
                     "suggested_value": None if key in _SECRETS else defaults.get(key)
@@ -174,16 +176,16 @@ class GeneracFlow(SungazeFlowBase):
             return None
         return account, {**data, **current}
 
-    def _generac_schema(self, defaults: Mapping[str, Any]) -> vol.Schema:
+    def _generac_schema(self, defaults: Mapping[str, Any]) -> probatio.Schema:
         suggested = {k: v for k, v in defaults.items() if k not in _SECRETS}
-        return vol.Schema(
+        return probatio.Schema(
             {
-                vol.Optional(
+                probatio.Optional(
                     CONF_USER_ID,
                     description={"suggested_value": suggested.get(CONF_USER_ID)},
                 ): TEXT,
-                vol.Optional(CONF_REFRESH_TOKEN): PASSWORD_SELECTOR,
-                vol.Required(SECTION_ADVANCED): section(
+                probatio.Optional(CONF_REFRESH_TOKEN): PASSWORD_SELECTOR,
+                probatio.Required(SECTION_ADVANCED): section(
                     _advanced_schema(suggested, password_only=False),
                     {"collapsed": True},
                 ),
@@ -254,27 +256,27 @@ class GeneracFlow(SungazeFlowBase):
                 errors["base"] = "wrong_site"
         defaults = {k: v for k, v in entry.data.items() if k not in _SECRETS}
         if by_password:
-            schema = vol.Schema(
+            schema = probatio.Schema(
                 {
-                    vol.Required(
+                    probatio.Required(
                         CONF_EMAIL,
                         description={"suggested_value": defaults.get(CONF_EMAIL)},
                     ): USERNAME_SELECTOR,
-                    vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
-                    vol.Required(SECTION_ADVANCED): section(
+                    probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
+                    probatio.Required(SECTION_ADVANCED): section(
                         _advanced_schema(defaults, password_only=True),
                         {"collapsed": True},
                     ),
                 }
             )
         else:
-            schema = vol.Schema(
+            schema = probatio.Schema(
                 {
-                    vol.Required(
+                    probatio.Required(
                         CONF_USER_ID,
                         description={"suggested_value": defaults.get(CONF_USER_ID)},
                     ): TEXT,
-                    vol.Required(CONF_REFRESH_TOKEN): PASSWORD_SELECTOR,
+                    probatio.Required(CONF_REFRESH_TOKEN): PASSWORD_SELECTOR,
                 }
             )
         return self.async_show_form(
