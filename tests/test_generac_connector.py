@@ -492,7 +492,7 @@ async def test_derived_counters_match_a_simulated_day(
 ) -> None:
     """A whole day at 2-minute updates, one restart: within 0.01 % of the truth.
 
-    The restart (state() -> restore_state() on a new connector, 10 minutes
+    The restart (saved_state() -> restore_state() on a new connector, 10 minutes
     down) must neither lose nor count twice.
     """
     caplog.set_level(logging.INFO)
@@ -505,7 +505,7 @@ async def test_derived_counters_match_a_simulated_day(
     previous = _totals(first)
     while now < end:
         if now == MIDNIGHT + timedelta(hours=20):
-            saved = connector.state()
+            saved = connector.saved_state()
             connector = GeneracConnector.from_config(
                 session,
                 {**connector.credentials, "site_id": HOME_ID, "url": sim.base_url},
@@ -558,7 +558,7 @@ async def test_state_of_another_home_is_ignored(
     """A persisted integrator belongs to its home only."""
     connector = by_token(session, sim)
     connector.restore_state({"home_id": "another", "totals": {COUNTERS[0]: 5.0}})
-    assert connector.state() == {
+    assert connector.saved_state() == {
         "home_id": HOME_ID,
         "totals": dict.fromkeys(COUNTERS, 0.0),
         "last_ts": None,

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.storage import Store
 
 from .coordinator import (
     SungazeConfigEntry,
     SungazeCoordinator,
     build_connector,
     shared_limiter,
-    state_store_key,
 )
 from .energy import async_offer as async_offer_energy
+from .members import announce_removed, state_store
 from .oauth import async_forget_tokens, async_store_credentials, async_token_provider
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
@@ -62,5 +60,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
+    announce_removed(hass, entry.entry_id)
     async_forget_tokens(hass, entry.entry_id)
+    # Derived counters and the like belong to the entry: gone with it.
+    await state_store(hass, entry.entry_id).async_remove()
     await Store[dict[str, Any]](hass, 1, state_store_key(entry.entry_id)).async_remove()

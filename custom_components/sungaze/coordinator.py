@@ -22,6 +22,7 @@ from homeassistant.helpers.sun import get_astral_event_date, get_astral_event_ne
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from . import members
 from .connectors import CONNECTORS
 from .connectors.base import (
     ApiRetiredError,
@@ -111,11 +112,6 @@ def shared_limiter(
         limiters[key].budget = budget
     configured[key] = budget
     return key, limiters[key]
-
-
-def state_store_key(entry_id: str) -> str:
-    """Storage key of what an entry's connector keeps across restarts."""
-    return f"{DOMAIN}.state.{entry_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,11 +259,10 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._was_failing = False
         self._registered: dict[str, Device] = {}
         self.importer = SeriesImporter(hass, entry)
+        self._alert_issues: set[str] = set()
+        self._state_store = members.state_store(hass, entry.entry_id)
         self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.budget.{budget_key}"
-        )
-        self._state_store: Store[dict[str, Any]] = Store(
-            hass, 1, state_store_key(entry.entry_id)
         )
 
     @property
@@ -297,17 +292,15 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             and (stored := await self._store.async_load())
         ):
             limiter.restore(stored)
-        if (state := await self._state_store.async_load()) is not None:
-            self.connector.restore_state(state)
+        await members.async_restore(self, self._state_store)
         if self.connector.pushes:
             self.connector.on_link = self._async_link
             await self.connector.async_start(self.async_push)
+        if self.connector.follows_members:
+            await members.async_follow(self, self._state_store)
 
     def _release_limiter(self) -> None:
         self.connector.limiter.users -= 1
-
-    def _connector_state(self) -> dict[str, Any]:
-        return self.connector.state() or {}
 
     def _save_budget(self) -> None:
         self._store.async_delay_save(self.connector.limiter.as_dict, 10)
@@ -315,9 +308,18 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
     async def async_shutdown(self) -> None:
         """Persist the request counters now: a reload must not forget spent credits."""
         await super().async_shutdown()
+        members.announce(self, None)
         await self._store.async_save(self.connector.limiter.as_dict())
-        if (state := self.connector.state()) is not None:
-            await self._state_store.async_save(state)
+        if self.connector.dirty and (state := self.connector.saved_state()):
+            await self._state_store.async_save(dict(state))
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Tell entities, and the entries that follow this one, about new data."""
+        super().async_update_listeners()
+        if self.data is not None and self.last_update_success:
+            members.announce(self, self.data)
+            members.save(self, self._state_store)
 
     async def _async_update_data(self) -> Snapshot:
         """Fetch one snapshot, translating connector errors for HA."""
@@ -374,9 +376,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
-        if self.connector.state() is not None:
-            # Derived counters: a restart continues from here (flushed at stop).
-            self._state_store.async_delay_save(self._connector_state, 30)
+        self._sync_alert_issues(snapshot)
         if snapshot.series:
             await self.importer.async_import(snapshot.series)
         if not self.connector.pushes:
@@ -432,6 +432,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         # Devices first, as for polled data: entities must find theirs named.
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
+        self._sync_alert_issues(snapshot)
         self.async_set_updated_data(snapshot)
 
     @callback
@@ -444,6 +445,31 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.status = "connecting" if connected else "disconnected"
         if self.data is not None:
             self.async_update_listeners()
+
+    def _sync_alert_issues(self, snapshot: Snapshot) -> None:
+        """Raise a repair issue per open alert that asks for one; clear closed ones."""
+        wanted = {
+            self._issue_id(f"alert_{alert.id}"): alert
+            for alert in snapshot.alerts
+            if alert.repair and alert.active
+        }
+        for issue_id in self._alert_issues - wanted.keys():
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        for issue_id, alert in wanted.items():
+            if issue_id not in self._alert_issues:
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    issue_id,
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.WARNING,
+                    translation_key="alert",
+                    translation_placeholders={
+                        "title": self.config_entry.title,
+                        "message": alert.message,
+                    },
+                )
+        self._alert_issues = set(wanted)
 
     def _issue_id(self, key: str) -> str:
         return f"{key}_{self.config_entry.entry_id}"

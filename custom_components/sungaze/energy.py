@@ -16,9 +16,13 @@ device that measures it, so one meter is never counted twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from homeassistant.components.energy.data import ENERGY_SOURCE_SCHEMA, async_get_manager
+from homeassistant.components.energy.data import (
+    ENERGY_SOURCE_SCHEMA,
+    EnergyPreferencesUpdate,
+    async_get_manager,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
@@ -62,7 +66,7 @@ def proposed_sources(
 ) -> list[dict[str, Any]]:
     """Every Energy-dashboard source the entry's enabled sensors make."""
     coordinator = entry.runtime_data
-    snapshot = coordinator.data
+    snapshot: Snapshot | None = coordinator.data
     if snapshot is None:
         return []
     find = _entity_finder(hass, coordinator)
@@ -229,7 +233,10 @@ async def async_add_sources(hass: HomeAssistant, entry: SungazeConfigEntry) -> i
     manager = await async_get_manager(hass)
     current = list((manager.data or manager.default_preferences())["energy_sources"])
     sources = ENERGY_SOURCE_SCHEMA([*current, *missing])
-    await manager.async_update({"energy_sources": sources})
+    # HA's update type inherits required keys; the manager takes any subset.
+    await manager.async_update(
+        cast(EnergyPreferencesUpdate, {"energy_sources": sources})
+    )
     return len(missing)
 
 

@@ -7,6 +7,7 @@ from .cps import CpsConnector
 from .eg4 import EG4Connector
 from .enphase import EnphaseConnector
 from .generac import GeneracConnector
+from .home import HomeConnector
 from .solaredge import SolarEdgeConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
@@ -15,5 +16,6 @@ CONNECTORS: dict[str, type[Connector]] = {
     EG4Connector.vendor: EG4Connector,
     EnphaseConnector.vendor: EnphaseConnector,
     GeneracConnector.vendor: GeneracConnector,
+    HomeConnector.vendor: HomeConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
 }

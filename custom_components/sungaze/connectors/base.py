@@ -133,6 +133,16 @@ class AccountInfo:
     """Devices found while identifying, for the config flow to show."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """Another entry's newest snapshot, handed to a connector that follows members."""
+
+    entry_id: str
+    title: str
+    snapshot: Snapshot | None
+    """None while the member is not loaded (its last values are kept)."""
+
+
 @dataclass(slots=True)
 class RequestLimiter:
     """Enforces a `RequestBudget` before each request is sent.
@@ -302,6 +312,11 @@ class Connector(ABC):
     on_credentials: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None
     """Set by the HA side: stores new credentials (a rotated refresh token) in
     the entry and writes them to disk; connectors await it before using them."""
+    follows_members: ClassVar[bool] = False
+    """True for a connector fed by other entries' snapshots (the whole home):
+    the HA layer calls `member_update`/`member_removed` instead of polling."""
+    dirty: bool = False
+    """True when `saved_state` has changed and should be stored."""
     own_cookie_jar: ClassVar[bool] = False
     """True when the vendor's session lives in a cookie: the entry gets an HTTP
     session with a jar of its own, so two entries cannot clobber each other."""
@@ -388,12 +403,20 @@ class Connector(ABC):
         if self.own_cookie_jar and self._session is not None:
             await self._session.close()
 
-    def state(self) -> dict[str, Any] | None:
-        """State to keep across restarts (e.g. derived counters); None: nothing."""
+    def member_update(self, member: Member) -> None:
+        """Take a member entry's newest snapshot (`follows_members` connectors)."""
+        raise NotImplementedError
+
+    def member_removed(self, entry_id: str) -> None:
+        """A member entry was removed for good (`follows_members` connectors)."""
+        raise NotImplementedError
+
+    def saved_state(self) -> Mapping[str, Any] | None:
+        """State that must survive a restart (e.g. derived counters); None: nothing."""
         return None
 
-    def restore_state(self, data: Mapping[str, Any]) -> None:  # noqa: B027 - optional
-        """Take back what `state()` returned before a restart."""
+    def restore_state(self, state: Mapping[str, Any]) -> None:  # noqa: B027
+        """Load what `saved_state` returned before the restart (default: nothing)."""
 
     def diagnostics(self) -> dict[str, Any]:
         """Return connector state worth showing in diagnostics (no secrets)."""

@@ -29,7 +29,7 @@ Derived counters: the API has no grid or battery energy. Grid import/export
 and battery charge/discharge energy are integrated from the telemetry samples
 (trapezoid over the vendor's sample times; a gap longer than `MAX_GAP` is not
 bridged). The integrator's state (totals, last sample) is exposed through
-`state()` / `restore_state()` so a restart continues where it stopped: the
+`saved_state()` / `restore_state()` so a restart continues where it stopped: the
 first fetch asks for the samples since the last one integrated (at most
 `MAX_BACKFILL` back), so nothing is lost and nothing counted twice.
 
@@ -604,6 +604,7 @@ class GeneracConnector(HttpConnector):
                 ts, _kw(sample.get("grid")), _kw(sample.get("battery"))
             )
             newest, newest_ts = sample, ts
+            self.dirty = True
         if newest is None:
             return  # `[]` or only old samples: nothing new, keep what we have
         self._site_as_of = datetime.fromtimestamp(newest_ts, UTC)
@@ -644,14 +645,15 @@ class GeneracConnector(HttpConnector):
                 k: v for k, v in found.items() if v is not None
             }
 
-    def state(self) -> dict[str, Any] | None:
+    def saved_state(self) -> dict[str, Any]:
         """The derived counters' integrator, to persist across restarts."""
+        self.dirty = False
         return {"home_id": self.home_id, **self._integrator.as_dict()}
 
-    def restore_state(self, data: Mapping[str, Any]) -> None:
+    def restore_state(self, state: Mapping[str, Any]) -> None:
         """Continue the derived counters from a persisted state of this home."""
-        if data.get("home_id") == self.home_id:
-            self._integrator.restore(data)
+        if state.get("home_id") == self.home_id:
+            self._integrator.restore(state)
 
     def diagnostics(self) -> dict[str, Any]:
         """Request counters, token expiry and the integrator (no secrets)."""

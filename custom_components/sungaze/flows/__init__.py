@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .base import SungazeFlowBase
 from .generac import GeneracFlow
+from .home import HomeFlow
 
-FLOWS: tuple[type[SungazeFlowBase], ...] = (GeneracFlow,)
+FLOWS: tuple[type[SungazeFlowBase], ...] = (GeneracFlow, HomeFlow)
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 
 FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}
