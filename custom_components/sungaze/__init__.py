@@ -64,4 +64,3 @@ async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
     async_forget_tokens(hass, entry.entry_id)
     # Derived counters and the like belong to the entry: gone with it.
     await state_store(hass, entry.entry_id).async_remove()
-    await Store[dict[str, Any]](hass, 1, state_store_key(entry.entry_id)).async_remove()
