@@ -623,3 +623,22 @@ async def test_odd_answers(
     assert site["grid_import_energy_lifetime"] == 0.0  # a missing grid power is no zero
     assert "Unknown Generac battery state BATTERY_SOC_STATUS_CRITICAL" in caplog.text
     assert "Unknown Generac system mode VACATION" in caplog.text
+
+
+async def test_two_connectors_of_one_token_renew_once(
+    session: ClientSession, sim: GeneracSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """Two entries holding the same refresh token: one refresh, both store its successor."""
+    freezer.move_to(NOON)
+    first = by_token(session, sim)
+    data = {**first.credentials, "site_id": HOME_ID, "url": sim.base_url}
+    second = GeneracConnector.from_config(session, data)
+    stored_first, stored_second = Stored(sim), Stored(sim)
+    first.on_credentials, second.on_credentials = stored_first, stored_second
+    await first.async_fetch()
+    await second.async_fetch()
+    assert sim.requests.count("refresh") == 1
+    new = first.credentials["refresh_token"]
+    assert second.credentials["refresh_token"] == new
+    assert [c[0]["refresh_token"] for c in stored_first.calls] == [new]
+    assert [c[0]["refresh_token"] for c in stored_second.calls] == [new]

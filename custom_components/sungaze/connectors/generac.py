@@ -180,6 +180,8 @@ class _Renewal:
 
     refresh_token: str
     task: asyncio.Task[_Tokens]
+    starter: int
+    """id() of the connector whose `on_credentials` the renewal calls."""
 
 
 _RENEWALS: dict[str, _Renewal] = {}
@@ -369,8 +371,17 @@ class GeneracConnector(HttpConnector):
         ):
             task = loop.create_task(self._async_renew(self._refresh_token))
             task.add_done_callback(_retrieve)
-            renewal = _RENEWALS[key] = _Renewal(self._refresh_token, task)
+            renewal = _RENEWALS[key] = _Renewal(self._refresh_token, task, id(self))
         tokens = await asyncio.shield(renewal.task)
+        if (
+            renewal.starter != id(self)
+            and tokens.refresh_token != self._refresh_token
+            and self.on_credentials is not None
+        ):
+            # Another entry of this account renewed with our token: keep its successor.
+            await self.on_credentials(
+                {CONF_USER_ID: tokens.user_id, CONF_REFRESH_TOKEN: tokens.refresh_token}
+            )
         self._user_id, self._refresh_token = tokens.user_id, tokens.refresh_token
         self._id_token, self._expires_at = tokens.id_token, tokens.expires_at
 
