@@ -403,3 +403,31 @@ async def test_reconfigure_switches_to_the_password(
     assert entry.data["auth_method"] == "password"
     assert entry.data["site_id"] == HOME_ID
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_input_is_checked_before_anything_is_sent(
+    hass: HomeAssistant, generac: GeneracSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """A long token is fine, control characters and metadata URLs are not."""
+    freezer.move_to(NOON)
+    result = await start(hass)
+    for form, errors in (
+        (
+            token_form(generac, refresh_token="a\x00b"),
+            {"refresh_token": "control_characters"},
+        ),
+        (token_form(generac, refresh_token="x" * 9000), {"refresh_token": "too_long"}),
+        (
+            token_form(generac, advanced={"url": "http://169.254.169.254/"}),
+            {"base": "url_not_allowed"},
+        ),
+    ):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+        assert result["errors"] == errors
+    assert generac.requests == []
+    long_token = "y" * 2000  # Cognito refresh tokens are long
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], token_form(generac, refresh_token=long_token)
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert generac.requests == ["refresh"]

@@ -7,6 +7,8 @@ from functools import partial
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
+from .backfill import Backfill
+from .const import CONF_VENDOR
 from .coordinator import (
     SungazeConfigEntry,
     SungazeCoordinator,
@@ -14,8 +16,10 @@ from .coordinator import (
     shared_limiter,
 )
 from .energy import async_offer as async_offer_energy
+from .flows import FLOWS_BY_VENDOR
+from .flows.base import CONF_AUTH_IMPLEMENTATION
 from .members import announce_removed, state_store
-from .oauth import async_forget_tokens, async_store_credentials, async_token_provider
+from .oauth import async_forget_tokens, async_store_credentials
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 
@@ -24,8 +28,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     """Connect to the vendor, fetch a first snapshot and create the entities."""
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
-        await async_token_provider(hass, entry)
-        if "auth_implementation" in entry.data
+        await FLOWS_BY_VENDOR[entry.data[CONF_VENDOR]].async_token_provider(hass, entry)
+        if CONF_AUTH_IMPLEMENTATION in entry.data
         else None
     )
     # Connectors read their settings from one mapping: the data, then the options.
@@ -37,6 +41,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await async_offer_energy(hass, entry)
+    coordinator.backfill = Backfill(hass, coordinator)
+    await coordinator.backfill.async_start()
     options = dict(entry.options)
 
     async def _async_entry_updated(

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from .base import SungazeFlowBase
+from .cps import CpsFlow
+from .eg4 import EG4Flow
+from .enphase import EnphaseFlow
 from .generac import GeneracFlow
 from .home import HomeFlow
+from .solaredge import SolarEdgeFlow
 
-# HomeFlow first: its step reads `self.vendor`, which the first class in the
-# combined flow decides.
-FLOWS: tuple[type[SungazeFlowBase], ...] = (HomeFlow, GeneracFlow)
+FLOWS: tuple[type[SungazeFlowBase], ...] = (
+    CpsFlow,
+    EG4Flow,
+    EnphaseFlow,
+    GeneracFlow,
+    SolarEdgeFlow,
+    HomeFlow,
+)
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 
 FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}

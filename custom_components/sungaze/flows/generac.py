@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+import unicodedata
 
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.const import CONF_URL
@@ -44,12 +45,34 @@ from .base import (
     USERNAME_SELECTOR,
     SungazeFlowBase,
     same_account,
+    validate_input,
 )
 
 VENDOR = "generac"
 TEXT = TextSelector(TextSelectorConfig())
 _SECRETS = (CONF_REFRESH_TOKEN, CONF_PASSWORD, CONF_CLIENT_SECRET)
 _ADVANCED = (CONF_EMAIL, CONF_PASSWORD, CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_URL)
+
+
+MAX_TOKEN_LENGTH = 8192
+"""A pasted refresh token's limit: Cognito's run to about 2,000 characters,
+beyond the shared text limit."""
+
+
+def _validate(user_input: dict[str, Any]) -> dict[str, str]:
+    """The shared input checks, with the long refresh token checked by itself."""
+    token = user_input.pop(CONF_REFRESH_TOKEN, None)
+    errors = validate_input(user_input)
+    if token is None:
+        return errors
+    user_input[CONF_REFRESH_TOKEN] = token
+    if not isinstance(token, str):
+        return errors
+    if len(token) > MAX_TOKEN_LENGTH:
+        errors.setdefault(CONF_REFRESH_TOKEN, "too_long")
+    elif any(unicodedata.category(char) == "Cc" for char in token.strip()):
+        errors.setdefault(CONF_REFRESH_TOKEN, "control_characters")
+    return errors
 
 
 def _clean(value: object) -> str:
@@ -197,7 +220,7 @@ class GeneracFlow(SungazeFlowBase):
     ) -> ConfigFlowResult:
         """A web-portal refresh token, or (Advanced) email, password, app identity."""
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := _validate(user_input)):
             data = self._generac_form_data({}, user_input, errors)
             if (
                 data is not None
@@ -221,7 +244,7 @@ class GeneracFlow(SungazeFlowBase):
         entry = self._get_reauth_entry()
         by_password = entry.data.get(CONF_AUTH_METHOD) == AUTH_PASSWORD
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := _validate(user_input)):
             if by_password:
                 advanced = user_input.get(SECTION_ADVANCED) or {}
                 form = {
@@ -295,7 +318,7 @@ class GeneracFlow(SungazeFlowBase):
         """Switch the sign-in way or its credentials; the home stays the same."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := _validate(user_input)):
             data = self._generac_form_data(entry.data, user_input, errors)
             if data is not None:
                 data[CONF_SITE_ID] = entry.data[CONF_SITE_ID]
