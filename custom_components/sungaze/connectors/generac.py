@@ -36,8 +36,8 @@ first fetch asks for the samples since the last one integrated (at most
 Cadence: no published limit. Generac asked MobileLink integrations (a sibling
 service) to poll less (30 s -> 120 s), so updates are every 120 s at the
 fastest: 2 requests each, plus one token refresh an hour, about 61 requests
-an hour. 429 honours Retry-After; server errors and timeouts back off
-(2 min doubling to 30 min) without sending.
+an hour. 429 honours Retry-After (the shared limiter holds every request
+meanwhile); the coordinator backs off while Generac keeps failing.
 
 UNCONFIRMED (no public capture):
 * whether web-portal (pwrfleet PKCE) tokens work on `/live/*` (a refusal
@@ -126,8 +126,6 @@ MAX_BACKFILL: Final = timedelta(hours=1)
 """How far back a fetch asks for missed samples (after a restart or an outage)."""
 MAX_GAP: Final = 300.0
 """Seconds between two samples beyond which the integral does not bridge."""
-BACKOFF_FIRST: Final = 120.0
-BACKOFF_MAX: Final = 1800.0
 REFUSED: Final = frozenset({400, 401, 403})
 
 _KINDS: Final = {
@@ -296,8 +294,6 @@ class GeneracConnector(HttpConnector):
         self._site_values: dict[str, Value] = {}
         self._site_as_of: datetime | None = None
         self._systems: dict[str, dict[str, Value]] = {}
-        self._failures = 0
-        self._retry_at = 0.0
 
     @classmethod
     def from_config(
@@ -502,27 +498,8 @@ class GeneracConnector(HttpConnector):
 
     # -- data --------------------------------------------------------------
 
-    async def _get(self, path: str, what: str, **kwargs: Any) -> Any:
-        """GET with back-off after server errors and timeouts."""
-        now = time.time()
-        if now < self._retry_at:
-            raise ConnectionFailedError(
-                f"Generac failed {self._failures} times; next try in "
-                f"{round(self._retry_at - now)} s"
-            )
-        try:
-            body = await self._get_json(path, what, **kwargs)
-        except ConnectionFailedError:
-            self._failures += 1
-            wait = min(BACKOFF_FIRST * 2 ** (self._failures - 1), BACKOFF_MAX)
-            self._retry_at = time.time() + wait
-            raise
-        self._failures = 0
-        self._retry_at = 0.0
-        return body
-
     async def _homes(self) -> list[Mapping[str, Any]]:
-        body = await self._get(HOMES, "homes")
+        body = await self._get_json(HOMES, "homes")
         if not isinstance(body, list):
             raise BadPayloadError("Generac's homes answer is not a list")
         homes = [h for h in body if isinstance(h, Mapping) and h.get("homeId")]
@@ -589,7 +566,7 @@ class GeneracConnector(HttpConnector):
         since = now - FIRST_WINDOW
         if (last := self._integrator.last_ts) is not None:
             since = max(datetime.fromtimestamp(last, UTC), now - MAX_BACKFILL)
-        body = await self._get(
+        body = await self._get_json(
             TELEMETRY.format(home=home_id),
             "telemetry",
             params={"fromIso": since.strftime("%Y-%m-%dT%H:%M:%SZ")},
@@ -674,7 +651,6 @@ class GeneracConnector(HttpConnector):
             "id_token_expires_in": round(self._expires_at - time.time())
             if self._id_token
             else None,
-            "failures": self._failures,
             "integrator": self._integrator.as_dict(),
         }
 
