@@ -17,7 +17,10 @@ are renewed 300 s early. A rotated refresh token is handed to
 the renewal runs shielded, so a cancelled update cannot lose it, and a second
 connector of the same account (a reload) waits for it instead of spending the
 old token again. A refused refresh token or password is remembered (as a
-digest) and never sent again: one re-authentication, no hammering.
+digest) and never sent again: one re-authentication, no hammering. Not
+covered: Home Assistant stopping in the split second between Generac's
+rotation and the write (the renewal is the connector's own task, which HA
+does not wait for at shutdown).
 
 Each update: `GET /live/v1/homes` (devices, per-device power, lifetime Wh,
 temperature, voltage) and `GET /live/v2/homes/{id}/telemetry?fromIso=` (the
