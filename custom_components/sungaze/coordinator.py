@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
@@ -27,6 +28,7 @@ from .connectors.base import (
     ApiRetiredError,
     AuthFailedError,
     BadPayloadError,
+    BlockedError,
     ConnectionFailedError,
     Connector,
     PollCost,
@@ -188,6 +190,13 @@ def plan_interval(
             target = daylight.next_sunrise + timedelta(minutes=20)
         elif target > dusk:
             target = dusk
+    if cost.daily_at:
+        if (daily := _next_daily(cost, now)) is not None and (
+            cost.settled or daily[1]
+        ):
+            return max(daily[0] - now, timedelta(seconds=30))
+        if daily is not None:
+            target = min(target, daily[0])
     if cost.align is not None:
         step = cost.align.total_seconds()
         since_midnight = (
@@ -197,6 +206,27 @@ def plan_interval(
         aligned = math.ceil((since_midnight - delay) / step) * step + delay
         target += timedelta(seconds=aligned - since_midnight)
     return max(target - now, timedelta(seconds=30))
+
+
+def _next_daily(cost: PollCost, now: datetime) -> tuple[datetime, bool] | None:
+    """The next of the cost's daily times after `now`, and whether today's
+    first one is still ahead (data of the day not in yet: wait for it)."""
+    try:
+        zone = ZoneInfo(cost.timezone) if cost.timezone else None
+    except ZoneInfoNotFoundError:
+        zone = None
+    local = now.astimezone(zone or dt_util.get_default_time_zone())
+    times = sorted(cost.daily_at)
+    day = local.date()
+    moments = [
+        datetime.combine(day + timedelta(days=shift), at, local.tzinfo)
+        for shift in (0, 1)
+        for at in times
+    ]
+    upcoming = [moment for moment in moments if moment > local]
+    if not upcoming:  # pragma: no cover - tomorrow's are always ahead
+        return None
+    return upcoming[0], local < moments[0]
 
 
 def min_sustainable_minutes(
@@ -336,6 +366,15 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 },
                 retry_after=err.retry_after,
             ) from err
+        except BlockedError as err:
+            self.status = "disconnected"
+            self._raise_issue("vendor_blocked")
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="vendor_blocked",
+                translation_placeholders={"vendor": self.vendor_name},
+                retry_after=err.retry_after,
+            ) from err
         except ConnectionFailedError as err:
             self.status = "disconnected"
             raise UpdateFailed(
@@ -352,11 +391,16 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             ) from err
         finally:
             self._save_budget()
+            if self.connector.cost.daily_at:
+                # Re-planned after failures too: the last success may have
+                # planned a sleep until tomorrow's data.
+                self.update_interval = self.next_interval()
         self._refusals = 0
         self.status = "ok"
         self.last_success = dt_util.utcnow()
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("quota_exhausted"))
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("vendor_blocked"))
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
         if snapshot.series:

@@ -34,6 +34,7 @@ TO_REDACT = {
     "system_ids",
     "address",
     "station_ids",
+    "billing_account",
     "serial",
     "title",
     "unique_id",
@@ -57,6 +58,9 @@ async def async_get_config_entry_diagnostics(
     result["connector"] = async_redact_data(
         coordinator.connector.diagnostics(), TO_REDACT
     )
+    if coordinator.importer.last_window:
+        # Per history series: first and last hour of its last import, rows written.
+        result["statistics_import"] = dict(coordinator.importer.last_window)
     snapshot = coordinator.data
     if snapshot is None:
         return result

@@ -180,6 +180,15 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
         _m("operating_mode", None, "enum", state_class=None, options=OPERATING_MODES),
+        # SRP: a utility account's settled figures (for cards and automations).
+        # No state class: they step once a day; the Energy dashboard uses the
+        # hourly external statistics instead.
+        _m("grid_usage_yesterday", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_cost_yesterday", "USD", "monetary", state_class=None, precision=2),
+        _m("grid_usage_month", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_cost_month", "USD", "monetary", state_class=None, precision=2),
+        _m("grid_export_yesterday", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_export_month", "kWh", "energy", state_class=None, precision=1),
     )
 }
 

@@ -7,6 +7,7 @@ from .cps import CpsConnector
 from .eg4 import EG4Connector
 from .enphase import EnphaseConnector
 from .solaredge import SolarEdgeConnector
+from .srp import SrpConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     # Abstract on purpose: its from_config builds the Modbus or the MQTT connector.
@@ -14,4 +15,5 @@ CONNECTORS: dict[str, type[Connector]] = {
     EG4Connector.vendor: EG4Connector,
     EnphaseConnector.vendor: EnphaseConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
+    SrpConnector.vendor: SrpConnector,
 }
