@@ -362,6 +362,8 @@ class SrpConnector(HttpConnector):
             if message != LOGIN_OK:
                 raise AuthFailedError("SRP refused the username or password")
             response = await self._send("GET", _TOKEN)
+            if response.status == 401:  # the password was just accepted
+                raise ConnectionFailedError("SRP refused the session it just opened")
             self._raise_for_status(response, "antiforgery token")
             token = self._cookie("xsrf-token")
             if token is None and not _html(response):
