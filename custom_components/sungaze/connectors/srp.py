@@ -146,8 +146,8 @@ class Hour:
     """The row's totals were 0 and its buckets carried the values."""
 
 
-def parse_rows(rows: object) -> list[Hour]:
-    """Parse one `hourly*List` leniently; trailing all-zero rows dropped.
+def parse_rows(rows: object, *, trim: bool = True) -> list[Hour]:
+    """Parse one `hourly*List` leniently; trailing all-zero rows dropped (`trim`).
 
     A row without a readable hour is skipped. Negative values (none seen) are
     clamped to 0, as HA core does: statistics of energy used never go down.
@@ -167,7 +167,7 @@ def parse_rows(rows: object) -> list[Hour]:
             Hour(start=start, kwh=max(kwh, 0.0), cost=max(cost, 0.0), tou=kwh_tou or cost_tou)
         )
     hours.sort(key=lambda hour: hour.start)
-    while hours and hours[-1].kwh == 0 and hours[-1].cost == 0:
+    while trim and hours and hours[-1].kwh == 0 and hours[-1].cost == 0:
         hours.pop()  # not in yet: SRP pads the tail with zero rows
     return hours
 
@@ -440,19 +440,26 @@ class SrpConnector(HttpConnector):
             raise BadPayloadError("SRP hourly usage without hourlyUsageList")
         now = datetime.now(UTC)
         self._window = (begin.isoformat(), today.isoformat())
+        # The usage list's zero tail says which hours are in; the other lists
+        # follow it (their zeros, e.g. export at night, are genuine).
+        usage = parse_rows(body.get("hourlyUsageList"))
+        horizon = usage[-1].start if usage else None
         for name in _LISTS:
             raw = body.get(name)
             self._counts[name] = len(raw) if isinstance(raw, list) else 0
             if name == "demandList":
                 continue
             cache = self._hours.setdefault(name, {})
-            for hour in parse_rows(raw):
-                if hour.start + timedelta(hours=1) <= now:
+            parsed = usage if name == "hourlyUsageList" else parse_rows(raw, trim=False)
+            for hour in parsed:
+                if horizon is not None and hour.start <= horizon and (
+                    hour.start + timedelta(hours=1) <= now
+                ):
                     cache[hour.start] = hour
-            horizon = datetime.combine(
+            oldest = datetime.combine(
                 today - timedelta(days=KEEP_DAYS), time(0), SITE_ZONE
             )
-            for start in [s for s in cache if s < horizon]:
+            for start in [s for s in cache if s < oldest]:
                 del cache[start]
         self._failed = False
         return self._snapshot(account, today)
