@@ -103,7 +103,7 @@ class SrpFlow(SungazeFlowBase):
         chosen: str | None = None
         if user_input is not None:
             chosen = str(user_input[CONF_BILLING_ACCOUNT]).strip().replace("-", "")
-            if not ACCOUNT_RE.match(chosen) or (listed and chosen not in listed):
+            if not ACCOUNT_RE.match(chosen):  # typed (a listed one always fits)
                 errors[CONF_BILLING_ACCOUNT] = "invalid_account"
                 chosen = None
         elif len(listed) == 1:
