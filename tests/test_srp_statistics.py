@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
+import json
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -24,6 +25,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.sungaze.connectors.srp import SITE_ZONE
 from custom_components.sungaze.const import DOMAIN
+from custom_components.sungaze.diagnostics import async_get_config_entry_diagnostics
 
 from .simulators.srp import PASSWORD, USERNAME, SRPSimulator
 
@@ -253,3 +255,29 @@ async def test_solar_account_export_and_generation(
     check_continuous(export)
     check_continuous(generation)
     assert export[-1]["sum"] > 0
+
+
+async def test_diagnostics(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    srp: SRPSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Plan kind, TOU, last import window; no account number, login or password."""
+    freezer.move_to(MORNING)
+    entry = make_entry(srp, SOLAR)
+    await setup(hass, entry)
+    result = await async_get_config_entry_diagnostics(hass, entry)
+    text = json.dumps(result)
+    for secret in (SOLAR, USERNAME, PASSWORD, "Casita"):
+        assert secret not in text
+    assert result["entry"]["data"]["billing_account"] == "**REDACTED**"
+    assert result["connector"]["plan"] == "time-of-use (bucketed)"
+    assert result["connector"]["tou"] is True
+    assert result["connector"]["rows_received"]["hourlyReceivedList"] == 31 * 24
+    window = result["statistics_import"]["grid_consumption"]
+    assert window == (
+        "2026-05-22T00:00:00-07:00",
+        "2026-06-20T23:00:00-07:00",
+        720,
+    )
