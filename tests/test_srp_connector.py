@@ -112,7 +112,8 @@ async def test_backfill_exact_hours(
     assert len(expected) == 720
     for point, money in zip(usage.points, cost.points, strict=True):
         assert (point.value, money.value) == srp.expected(FLAT, point.start)
-    assert usage.unit == "kWh" and cost.unit == "USD"
+    assert usage.unit == "kWh"
+    assert cost.unit == "USD"
     assert {one.key for one in snapshot.series} == {"grid_consumption", "grid_cost"}
     readings = snapshot.readings[FLAT]
     assert readings.as_of == datetime(2026, 6, 21, 0, 0, tzinfo=SITE_ZONE)
@@ -372,4 +373,5 @@ def test_parse_rows_leniently() -> None:
     assert parse_hour(17) is None
     aware = parse_hour("2026-06-20T09:00:00+00:00")
     assert aware == datetime(2026, 6, 20, 9, tzinfo=UTC)
-    assert aware is not None and aware.utcoffset() == timedelta(hours=-7)
+    assert aware is not None
+    assert aware.utcoffset() == timedelta(hours=-7)

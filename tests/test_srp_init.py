@@ -69,7 +69,9 @@ async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
-async def at(hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime) -> None:
+async def at(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime
+) -> None:
     freezer.move_to(when)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -216,7 +218,9 @@ def test_planner_daily_times() -> None:
         hours=1, minutes=15
     )
     noon = datetime(2026, 6, 21, 19, 0, tzinfo=UTC)
-    assert plan_interval(cost, limiter.budget, limiter, noon, None) == timedelta(hours=2)
+    assert plan_interval(cost, limiter.budget, limiter, noon, None) == timedelta(
+        hours=2
+    )
     evening = datetime(2026, 6, 22, 0, 45, tzinfo=UTC)  # 17:45: 18:15 comes first
     assert plan_interval(cost, limiter.budget, limiter, evening, None) == timedelta(
         minutes=30
@@ -226,4 +230,6 @@ def test_planner_daily_times() -> None:
         hours=6, minutes=15
     )
     unknown_zone = PollCost(per_poll=1, daily_at=(time(6),), timezone="Mars/Olympus")
-    assert plan_interval(unknown_zone, limiter.budget, limiter, noon, None) > timedelta(0)
+    assert plan_interval(unknown_zone, limiter.budget, limiter, noon, None) > timedelta(
+        0
+    )

@@ -148,7 +148,10 @@ async def test_backfill_exact_hours_and_sums(
     assert consumption["name"] == "SRP Home grid consumption"
     assert consumption["statistics_unit_of_measurement"] == "kWh"
     assert consumption["source"] == DOMAIN
-    assert ids["sungaze:srp_123456789_grid_cost"]["statistics_unit_of_measurement"] == "USD"
+    assert (
+        ids["sungaze:srp_123456789_grid_cost"]["statistics_unit_of_measurement"]
+        == "USD"
+    )
     # A flat account without solar has no export statistic.
     assert "sungaze:srp_123456789_grid_export" not in ids
 

@@ -191,9 +191,7 @@ def plan_interval(
         elif target > dusk:
             target = dusk
     if cost.daily_at:
-        if (daily := _next_daily(cost, now)) is not None and (
-            cost.settled or daily[1]
-        ):
+        if (daily := _next_daily(cost, now)) is not None and (cost.settled or daily[1]):
             return max(daily[0] - now, timedelta(seconds=30))
         if daily is not None:
             target = min(target, daily[0])
@@ -209,8 +207,10 @@ def plan_interval(
 
 
 def _next_daily(cost: PollCost, now: datetime) -> tuple[datetime, bool] | None:
-    """The next of the cost's daily times after `now`, and whether today's
-    first one is still ahead (data of the day not in yet: wait for it)."""
+    """The next of the cost's daily times after `now`, and whether today's first is ahead.
+
+    Before today's first time the day's data is not in yet: wait for it.
+    """
     try:
         zone = ZoneInfo(cost.timezone) if cost.timezone else None
     except ZoneInfoNotFoundError:

@@ -55,7 +55,12 @@ PASSWORD = "desert-sun-7"  # the simulator's, not a real secret
 COMPLETE_HOUR = 6
 SESSION_COOKIE = "srp_session"
 FLAT_RATE = 0.1203
-TOU_RATES = {"onPeak": 0.2409, "offPeak": 0.0730, "shoulder": 0.1520, "superOffPeak": 0.0450}
+TOU_RATES = {
+    "onPeak": 0.2409,
+    "offPeak": 0.0730,
+    "shoulder": 0.1520,
+    "superOffPeak": 0.0450,
+}
 
 CLOUDFLARE_PAGE = """<!DOCTYPE html>
 <html lang="en-US"><head><title>Access Denied</title></head>
@@ -87,7 +92,9 @@ def default_accounts() -> list[SimBillAccount]:
     """A flat-plan home, a TOU home with solar net metering."""
     return [
         SimBillAccount("123456789", "Home"),
-        SimBillAccount("987654321", "Casita", plan="tou", net_metering=True, base_kwh=0.9),
+        SimBillAccount(
+            "987654321", "Casita", plan="tou", net_metering=True, base_kwh=0.9
+        ),
     ]
 
 
@@ -179,7 +186,9 @@ class SRPSimulator:
         load = account.base_kwh + evening + afternoon + wobble
         solar = 0.0
         if account.net_metering and 6 <= local.hour < 19:
-            solar = 4.2 * math.sin(math.pi * (h - 6) / 13) ** 2 * (0.8 + 0.04 * (day % 6))
+            solar = (
+                4.2 * math.sin(math.pi * (h - 6) / 13) ** 2 * (0.8 + 0.04 * (day % 6))
+            )
         load, solar = round(load, 1), round(solar, 1)
         return {
             "load": load,
@@ -208,7 +217,9 @@ class SRPSimulator:
         rate = TOU_RATES[self.bucket(start)] if account.plan == "tou" else FLAT_RATE
         return kwh, round(kwh * rate, 2)
 
-    def _usage_row(self, account: SimBillAccount, start: datetime, kwh: float, cost: float) -> dict[str, Any]:
+    def _usage_row(
+        self, account: SimBillAccount, start: datetime, kwh: float, cost: float
+    ) -> dict[str, Any]:
         stamp = start.astimezone(PHOENIX).replace(tzinfo=None).isoformat()
         row: dict[str, Any] = {"date": stamp, "hour": stamp}
         bucket = self.bucket(start)
@@ -222,7 +233,9 @@ class SRPSimulator:
         row["totalCost"] = 0 if account.plan == "tou" else cost
         return row
 
-    def hourly(self, account: SimBillAccount, begin: date, end: date, now: datetime) -> dict[str, Any]:
+    def hourly(
+        self, account: SimBillAccount, begin: date, end: date, now: datetime
+    ) -> dict[str, Any]:
         """The ``hourlydetail`` document for whole days ``begin``..``end``."""
         begin = max(begin, end - timedelta(days=31))
         oldest = now.astimezone(PHOENIX).date() - timedelta(days=35)
@@ -241,8 +254,14 @@ class SRPSimulator:
                     kwh, cost = self.expected(account.number, start)
                     flows = self.flows(account, start)
                 else:
-                    kwh, cost, flows = 0.0, 0.0, dict.fromkeys(("delivered", "received", "generation"), 0.0)
-                lists["hourlyUsageList"].append(self._usage_row(account, start, kwh, cost))
+                    kwh, cost, flows = (
+                        0.0,
+                        0.0,
+                        dict.fromkeys(("delivered", "received", "generation"), 0.0),
+                    )
+                lists["hourlyUsageList"].append(
+                    self._usage_row(account, start, kwh, cost)
+                )
                 if account.net_metering:
                     for name, flow in (
                         ("hourlyConsumptionList", "delivered"),
@@ -265,9 +284,18 @@ class SRPSimulator:
         if self.stall:
             await asyncio.sleep(self.stall)
         if self.blocked:
-            return web.Response(status=403, text=CLOUDFLARE_PAGE, content_type="text/html", headers={"CF-RAY": "8f2c1a7b9d3e4f50-PHX"})
+            return web.Response(
+                status=403,
+                text=CLOUDFLARE_PAGE,
+                content_type="text/html",
+                headers={"CF-RAY": "8f2c1a7b9d3e4f50-PHX"},
+            )
         if self.fail_status:
-            return web.Response(status=self.fail_status, text="<html><body>Service Unavailable</body></html>", content_type="text/html")
+            return web.Response(
+                status=self.fail_status,
+                text="<html><body>Service Unavailable</body></html>",
+                content_type="text/html",
+            )
         if path == "login/authorize" and request.method == "POST":
             return await self._login(request)
         if path == "login/antiforgerytoken" and request.method == "GET":
@@ -276,9 +304,14 @@ class SRPSimulator:
         if session is None:
             if self.expiry == "html":
                 return web.Response(text=LOGIN_PAGE, content_type="text/html")
-            return web.json_response({"message": "Authorization has been denied for this request."}, status=401)
+            return web.json_response(
+                {"message": "Authorization has been denied for this request."},
+                status=401,
+            )
         if request.headers.get("x-xsrf-token") != session.token:
-            return web.json_response({"message": "The antiforgery token is missing or invalid."}, status=400)
+            return web.json_response(
+                {"message": "The antiforgery token is missing or invalid."}, status=400
+            )
         if path == "accounts/all" and request.method == "GET":
             if not self.list_accounts:
                 return web.json_response({"message": "Not found"}, status=404)
@@ -301,14 +334,27 @@ class SRPSimulator:
 
     async def _login(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if form.get("username", "").strip().lower() != self.username.lower() or form.get("password") != self.password:
+        if (
+            form.get("username", "").strip().lower() != self.username.lower()
+            or form.get("password") != self.password
+        ):
             if self.bad_login == "message":
-                return web.json_response({"message": "Invalid username or password.", "redirectUrl": ""})
-            return web.json_response({"message": "Invalid username or password."}, status=401)
+                return web.json_response(
+                    {"message": "Invalid username or password.", "redirectUrl": ""}
+                )
+            return web.json_response(
+                {"message": "Invalid username or password."}, status=401
+            )
         sid = secrets.token_hex(16)
         self._sessions[sid] = _Session(token="", last_used=datetime.now(UTC))
         response = web.json_response(
-            {"message": "Log in successful.", "username": self.username, "email": self.username, "isIrrigator": False, "redirectUrl": ""}
+            {
+                "message": "Log in successful.",
+                "username": self.username,
+                "email": self.username,
+                "isIrrigator": False,
+                "redirectUrl": "",
+            }
         )
         response.set_cookie(SESSION_COOKIE, sid, httponly=True, path="/")
         return response
@@ -316,7 +362,10 @@ class SRPSimulator:
     def _antiforgery(self, request: web.Request) -> web.Response:
         session = self._session(request)
         if session is None:
-            return web.json_response({"message": "Authorization has been denied for this request."}, status=401)
+            return web.json_response(
+                {"message": "Authorization has been denied for this request."},
+                status=401,
+            )
         # Characters that need URL-encoding, as ASP.NET tokens have.
         session.token = f"CfDJ8+{secrets.token_hex(8)}/{secrets.token_hex(4)}=="
         if self.token_in_body:
@@ -342,11 +391,17 @@ class SRPSimulator:
         number = query.get("billaccount") or query.get("billAccount") or ""
         try:
             account = self.account(number)
-            begin = datetime.strptime(query["beginDate"], "%m-%d-%Y").date()
-            end = datetime.strptime(query["endDate"], "%m-%d-%Y").date()
+            begin = _date(query["beginDate"])
+            end = _date(query["endDate"])
         except StopIteration, KeyError, ValueError:
             return web.json_response({"message": "The request is invalid."}, status=400)
         return web.json_response(self.hourly(account, begin, end, datetime.now(UTC)))
+
+
+def _date(text: str) -> date:
+    """A ``MM-DD-YYYY`` query date."""
+    month, day, year = (int(part) for part in text.split("-"))
+    return date(year, month, day)
 
 
 def demo_entry(host: str, port: int) -> dict[str, Any]:

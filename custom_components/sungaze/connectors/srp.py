@@ -121,7 +121,7 @@ _LISTS: Final = (
     "demandList",
 )
 _LOGIN: Final = "/login/authorize"
-_TOKEN: Final = "/login/antiforgerytoken"
+_XSRF: Final = "/login/antiforgerytoken"
 _ACCOUNTS: Final = "/accounts/all"
 _HOURLY: Final = "/usage/hourlydetail"
 # What srpenergy 1.3.8 sends since its "add browser headers" commit.
@@ -164,7 +164,12 @@ def parse_rows(rows: object, *, trim: bool = True) -> list[Hour]:
         kwh, kwh_tou = _total(row, "Kwh")
         cost, cost_tou = _total(row, "Cost")
         hours.append(
-            Hour(start=start, kwh=max(kwh, 0.0), cost=max(cost, 0.0), tou=kwh_tou or cost_tou)
+            Hour(
+                start=start,
+                kwh=max(kwh, 0.0),
+                cost=max(cost, 0.0),
+                tou=kwh_tou or cost_tou,
+            )
         )
     hours.sort(key=lambda hour: hour.start)
     while trim and hours and hours[-1].kwh == 0 and hours[-1].cost == 0:
@@ -361,14 +366,16 @@ class SrpConnector(HttpConnector):
             message = body.get("message") if isinstance(body, Mapping) else None
             if message != LOGIN_OK:
                 raise AuthFailedError("SRP refused the username or password")
-            response = await self._send("GET", _TOKEN)
+            response = await self._send("GET", _XSRF)
             if response.status == 401:  # the password was just accepted
                 raise ConnectionFailedError("SRP refused the session it just opened")
             self._raise_for_status(response, "antiforgery token")
             token = self._cookie("xsrf-token")
             if token is None and not _html(response):
                 found = response.json("antiforgery token")
-                if isinstance(found, Mapping) and isinstance(found.get("xsrfToken"), str):
+                if isinstance(found, Mapping) and isinstance(
+                    found.get("xsrfToken"), str
+                ):
                     token = found["xsrfToken"]
             if not token:
                 raise BadPayloadError("SRP sent no antiforgery token")
@@ -387,7 +394,9 @@ class SrpConnector(HttpConnector):
         response = await self._request("GET", path, params=dict(params))
         if response.status == 200 and _html(response):
             headers = await self._auth_headers(rejected=True)
-            response = await self._send("GET", path, params=dict(params), headers=headers)
+            response = await self._send(
+                "GET", path, params=dict(params), headers=headers
+            )
         if response.status == 401 or (response.status == 200 and _html(response)):
             # Refused right after a fresh login: not the password's fault.
             raise ConnectionFailedError(f"SRP refused {what} after a fresh login")
@@ -452,8 +461,10 @@ class SrpConnector(HttpConnector):
             cache = self._hours.setdefault(name, {})
             parsed = usage if name == "hourlyUsageList" else parse_rows(raw, trim=False)
             for hour in parsed:
-                if horizon is not None and hour.start <= horizon and (
-                    hour.start + timedelta(hours=1) <= now
+                if (
+                    horizon is not None
+                    and hour.start <= horizon
+                    and (hour.start + timedelta(hours=1) <= now)
                 ):
                     cache[hour.start] = hour
             oldest = datetime.combine(
@@ -494,7 +505,9 @@ class SrpConnector(HttpConnector):
             series.append(_series("grid_export", "grid export", "kWh", received, "kwh"))
         if generation:
             series.append(
-                _series("solar_production", "solar production", "kWh", generation, "kwh")
+                _series(
+                    "solar_production", "solar production", "kWh", generation, "kwh"
+                )
             )
         yesterday = today - timedelta(days=1)
         values: dict[str, Value] = {
@@ -561,11 +574,15 @@ def _accounts(body: object) -> Iterable[tuple[str, str | None]]:
         if not isinstance(raw, str) or not ACCOUNT_RE.match(raw.strip()):
             continue
         nickname = row.get("nickName") or row.get("nickname")
-        found[raw.strip()] = nickname.strip() if isinstance(nickname, str) and nickname.strip() else None
+        found[raw.strip()] = (
+            nickname.strip() if isinstance(nickname, str) and nickname.strip() else None
+        )
     return list(found.items())
 
 
-def _series(key: str, name: str, unit: str, hours: list[Hour], field: str) -> StatSeries:
+def _series(
+    key: str, name: str, unit: str, hours: list[Hour], field: str
+) -> StatSeries:
     return StatSeries(
         key=key,
         name=name,
@@ -576,14 +593,16 @@ def _series(key: str, name: str, unit: str, hours: list[Hour], field: str) -> St
     )
 
 
-def _sum(hours: list[Hour], field: str, day: date, *, month: bool = False) -> float | None:
+def _sum(
+    hours: list[Hour], field: str, day: date, *, month: bool = False
+) -> float | None:
     """Sum of one local day's (or its month so far's) hours; None without any hour."""
     if month:
         chosen = [
             h for h in hours if (h.start.year, h.start.month) == (day.year, day.month)
         ]
-        return round(sum(getattr(h, field) for h in chosen), 2)
+        return round(sum(float(getattr(h, field)) for h in chosen), 2)
     chosen = [h for h in hours if h.start.date() == day]
     if not chosen:
         return None
-    return round(sum(getattr(h, field) for h in chosen), 2)
+    return round(sum(float(getattr(h, field)) for h in chosen), 2)

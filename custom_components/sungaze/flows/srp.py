@@ -41,7 +41,8 @@ def _login_schema(defaults: Mapping[str, Any]) -> vol.Schema:
     return vol.Schema(
         {
             vol.Required(
-                CONF_USERNAME, description={"suggested_value": defaults.get(CONF_USERNAME)}
+                CONF_USERNAME,
+                description={"suggested_value": defaults.get(CONF_USERNAME)},
             ): USERNAME_SELECTOR,
             vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
             vol.Required(SECTION_ADVANCED): section(
