@@ -28,6 +28,7 @@ from custom_components.sungaze.connectors.base import (
 from custom_components.sungaze.connectors.srp import SITE_ZONE
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.coordinator import plan_interval
+from custom_components.sungaze.energy import proposed_sources
 
 from .simulators.srp import PASSWORD, USERNAME, SRPSimulator
 
@@ -233,3 +234,17 @@ def test_planner_daily_times() -> None:
     assert plan_interval(unknown_zone, limiter.budget, limiter, noon, None) > timedelta(
         0
     )
+
+
+async def test_energy_dashboard_grid_source(
+    hass: HomeAssistant, entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """The one-click offer: grid import with its cost, and export, from statistics."""
+    freezer.move_to(MORNING)
+    await setup(hass, entry)
+    grid = next(s for s in proposed_sources(hass, entry) if s["type"] == "grid")
+    assert grid["stat_energy_from"] == "sungaze:srp_987654321_grid_consumption"
+    assert grid["stat_cost"] == "sungaze:srp_987654321_grid_cost"
+    assert grid["stat_energy_to"] == "sungaze:srp_987654321_grid_export"
+    assert grid["stat_compensation"] is None
+    assert not [s for s in proposed_sources(hass, entry) if s["type"] == "solar"]

@@ -180,7 +180,10 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
         _m("operating_mode", None, "enum", state_class=None, options=OPERATING_MODES),
-<<<<<<< HEAD
+        # Whole home (combined across entries).
+        _m("derived_consumption_power", "W", "power", **_POWER),
+        _m("self_sufficiency", "%", None, precision=0),
+        _m("self_consumption", "%", None, precision=0),
         # SRP: a utility account's settled figures (for cards and automations).
         # No state class: they step once a day; the Energy dashboard uses the
         # hourly external statistics instead.
@@ -190,12 +193,6 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("grid_cost_month", "USD", "monetary", state_class=None, precision=2),
         _m("grid_export_yesterday", "kWh", "energy", state_class=None, precision=1),
         _m("grid_export_month", "kWh", "energy", state_class=None, precision=1),
-=======
-        # Whole home (combined across entries).
-        _m("derived_consumption_power", "W", "power", **_POWER),
-        _m("self_sufficiency", "%", None, precision=0),
-        _m("self_consumption", "%", None, precision=0),
->>>>>>> main
     )
 }
 

@@ -580,6 +580,15 @@ def _accounts(body: object) -> Iterable[tuple[str, str | None]]:
     return list(found.items())
 
 
+_ROLES: Final = {
+    "grid_consumption": "grid_import",
+    "grid_cost": "grid_cost",
+    "grid_export": "grid_export",
+    # Generation is UNCONFIRMED and an inverter entry may count it already.
+    "solar_production": None,
+}
+
+
 def _series(
     key: str, name: str, unit: str, hours: list[Hour], field: str
 ) -> StatSeries:
@@ -587,6 +596,7 @@ def _series(
         key=key,
         name=name,
         unit=unit,
+        energy_role=_ROLES[key],
         points=tuple(
             StatPoint(start=hour.start, value=getattr(hour, field)) for hour in hours
         ),

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from .base import SungazeFlowBase
-<<<<<<< HEAD
+from .home import HomeFlow
 from .srp import SrpFlow
 
-FLOWS: tuple[type[SungazeFlowBase], ...] = (SrpFlow,)
-=======
-from .home import HomeFlow
-
-FLOWS: tuple[type[SungazeFlowBase], ...] = (HomeFlow,)
->>>>>>> main
+FLOWS: tuple[type[SungazeFlowBase], ...] = (HomeFlow, SrpFlow)
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 
 FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}
