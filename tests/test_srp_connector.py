@@ -11,12 +11,14 @@ import pytest
 
 from custom_components.sungaze.connectors.base import (
     AuthFailedError,
+    BadPayloadError,
     BlockedError,
     ConnectionFailedError,
     RequestLimiter,
 )
 from custom_components.sungaze.connectors.srp import (
     SITE_ZONE,
+    _accounts,
     SrpConnector,
     parse_hour,
     parse_rows,
@@ -375,3 +377,52 @@ def test_parse_rows_leniently() -> None:
     assert aware == datetime(2026, 6, 20, 9, tzinfo=UTC)
     assert aware is not None
     assert aware.utcoffset() == timedelta(hours=-7)
+
+
+async def test_no_token_at_all(
+    srp: SRPSimulator, session: aiohttp.ClientSession
+) -> None:
+    """No xsrf cookie and no body field: an unreadable answer, not a password error."""
+    srp.no_token = True
+    with pytest.raises(BadPayloadError):
+        await client(srp, session).async_identify()
+
+
+async def test_old_hours_are_forgotten(
+    srp: SRPSimulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """Kept hours stop at 40 days; the month so far is always among them."""
+    freezer.move_to(MORNING)
+    connector = client(srp, session)
+    await connector.async_fetch()
+    freezer.move_to(MORNING + timedelta(days=15))
+    snapshot = await connector.async_fetch()
+    usage = series(snapshot, "grid_consumption")
+    assert usage.points[0].start == datetime(2026, 5, 27, tzinfo=SITE_ZONE)
+    assert usage.points[-1].start == datetime(2026, 7, 5, 23, tzinfo=SITE_ZONE)
+    july = [p for p in usage.points if p.start.month == 7]
+    assert snapshot.readings[FLAT].values["grid_usage_month"] == round(
+        sum(p.value for p in july), 2
+    )
+
+
+def test_account_list_leniently() -> None:
+    """Numbers as text or int (zero-padded), junk skipped, blank nicknames ignored."""
+    body = {
+        "billAccountList": [
+            {"accountWithLeadingZeros": "012345678", "nickName": " Cabin "},
+            {"account": 12345678, "nickName": "dup"},
+            {"account": 42},
+            {"accountWithLeadingZeros": "12-34"},
+            "junk",
+            {"account": True},
+            {"accountWithLeadingZeros": "999999999", "nickName": "  "},
+        ]
+    }
+    assert list(_accounts(body)) == [
+        ("012345678", "dup"),
+        ("000000042", None),
+        ("999999999", None),
+    ]
+    assert list(_accounts({"billAccountList": "nope"})) == []
+    assert list(_accounts(None)) == []

@@ -173,6 +173,25 @@ async def test_next_day_continues_the_sum(
     check_continuous(after)
 
 
+async def test_unchanged_update_writes_nothing(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    srp: SRPSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The 10:15 update brings the same hours: nothing is written again."""
+    freezer.move_to(MORNING)
+    entry = make_entry(srp)
+    await setup(hass, entry)
+    window = dict(entry.runtime_data.importer.last_window)
+    before = await rows(hass, "sungaze:srp_123456789_grid_consumption")
+    requests = srp.requests["usage/hourlydetail"]
+    await next_update(hass, freezer, datetime(2026, 6, 21, 10, 15, 1, tzinfo=SITE_ZONE))
+    assert srp.requests["usage/hourlydetail"] == requests + 1
+    assert entry.runtime_data.importer.last_window == window
+    assert await rows(hass, "sungaze:srp_123456789_grid_consumption") == before
+
+
 async def test_late_hour_appears_once(
     recorder_mock: Recorder,
     hass: HomeAssistant,

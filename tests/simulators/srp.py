@@ -114,6 +114,8 @@ class SRPSimulator:
     bad_login: str = "401"
     expiry: str = "401"
     token_in_body: bool = False
+    no_token: bool = False
+    """Answer the token call without any token (cookie or body)."""
     list_accounts: bool = True
     blocked: bool = False
     fail_status: int | None = None
@@ -368,6 +370,8 @@ class SRPSimulator:
             )
         # Characters that need URL-encoding, as ASP.NET tokens have.
         session.token = f"CfDJ8+{secrets.token_hex(8)}/{secrets.token_hex(4)}=="
+        if self.no_token:
+            return web.json_response({"message": "Success"})
         if self.token_in_body:
             return web.json_response({"message": "Success", "xsrfToken": session.token})
         response = web.json_response({"message": "Success"})
