@@ -18,8 +18,8 @@ from custom_components.sungaze.connectors.base import (
 )
 from custom_components.sungaze.connectors.srp import (
     SITE_ZONE,
-    _accounts,
     SrpConnector,
+    _accounts,
     parse_hour,
     parse_rows,
 )
