@@ -158,6 +158,28 @@ async def test_tou_buckets_summed(
     assert sum(p.value for p in cost.points) > 0
     assert connector.tou
     assert connector.diagnostics()["plan"] == "time-of-use (bucketed)"
+    # Per-bucket statistics: SRP's bucket figures, 0 in the hours of other buckets.
+    slugs = {
+        "onPeak": ("on_peak", "on-peak"),
+        "offPeak": ("off_peak", "off-peak"),
+        "shoulder": ("shoulder", "shoulder"),
+        "superOffPeak": ("super_off_peak", "super off-peak"),
+    }
+    for bucket, (slug, label) in slugs.items():
+        kwh = series(snapshot, f"grid_consumption_{slug}")
+        usd = series(snapshot, f"grid_cost_{slug}")
+        assert kwh.name == f"grid consumption {label}"
+        assert kwh.energy_role is None
+        for point, money in zip(kwh.points, usd.points, strict=True):
+            mine = srp.bucket(point.start) == bucket
+            want = srp.expected(SOLAR, point.start) if mine else (0.0, 0.0)
+            assert (point.value, money.value) == want
+    total = sum(
+        p.value
+        for slug, _ in slugs.values()
+        for p in series(snapshot, f"grid_cost_{slug}").points
+    )
+    assert total == pytest.approx(sum(p.value for p in cost.points))
 
 
 async def test_net_metering_export_and_generation(

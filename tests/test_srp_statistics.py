@@ -277,6 +277,14 @@ async def test_solar_account_export_and_generation(
     check_continuous(export)
     check_continuous(generation)
     assert export[-1]["sum"] > 0
+    # A TOU plan also gets per-bucket statistics; the buckets add up to the total.
+    cost = await rows(hass, "sungaze:srp_987654321_grid_cost")
+    buckets = [
+        await rows(hass, f"sungaze:srp_987654321_grid_cost_{slug}")
+        for slug in ("on_peak", "off_peak", "shoulder", "super_off_peak")
+    ]
+    assert all(len(one) == 720 for one in buckets)
+    assert sum(one[-1]["sum"] for one in buckets) == pytest.approx(cost[-1]["sum"])
 
 
 async def test_diagnostics(

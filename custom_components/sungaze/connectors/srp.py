@@ -32,7 +32,8 @@ fetch and re-derives TOU costs with 2015 rates), after
   whole days (≤ 31 per call). Rows carry Phoenix local time without offset
   (no DST) and are placed with `America/Phoenix` explicitly. On bucketed plans
   (TOU, EZ-3) `totalKwh`/`totalCost` are 0: the four buckets are summed
-  (SRP's own numbers; no tariff math here). Hours not in yet come back as
+  (SRP's own numbers; no tariff math here), and each bucket used also gets
+  its own kWh and cost statistics. Hours not in yet come back as
   all-zero rows at the end: they are dropped, never stored as zeros.
 
 Net metering (UNCONFIRMED, no public sample): `hourlyReceivedList` (energy SRP
@@ -113,6 +114,12 @@ DAILY_AT: Final = (time(6, 15), time(10, 15), time(18, 15))
 RETRY_EVERY: Final = timedelta(hours=2)
 
 _BUCKETS: Final = ("onPeak", "offPeak", "shoulder", "superOffPeak")
+_BUCKET_NAMES: Final = {
+    "onPeak": ("on_peak", "on-peak"),
+    "offPeak": ("off_peak", "off-peak"),
+    "shoulder": ("shoulder", "shoulder"),
+    "superOffPeak": ("super_off_peak", "super off-peak"),
+}
 _LISTS: Final = (
     "hourlyUsageList",
     "hourlyConsumptionList",
@@ -144,6 +151,8 @@ class Hour:
     cost: float
     tou: bool
     """The row's totals were 0 and its buckets carried the values."""
+    buckets: tuple[tuple[str, float, float], ...] = ()
+    """On a bucketed row: (bucket, kWh, USD) of each bucket with a value."""
 
 
 def parse_rows(rows: object, *, trim: bool = True) -> list[Hour]:
@@ -163,12 +172,14 @@ def parse_rows(rows: object, *, trim: bool = True) -> list[Hour]:
             continue
         kwh, kwh_tou = _total(row, "Kwh")
         cost, cost_tou = _total(row, "Cost")
+        tou = kwh_tou or cost_tou
         hours.append(
             Hour(
                 start=start,
                 kwh=max(kwh, 0.0),
                 cost=max(cost, 0.0),
-                tou=kwh_tou or cost_tou,
+                tou=tou,
+                buckets=_buckets(row) if tou else (),
             )
         )
     hours.sort(key=lambda hour: hour.start)
@@ -184,6 +195,16 @@ def _total(row: Mapping[str, Any], suffix: str) -> tuple[float, bool]:
         return round(total, 4), False
     buckets = sum(as_float(row.get(f"{b}{suffix}")) or 0.0 for b in _BUCKETS)
     return round(buckets, 4), bool(buckets)
+
+
+def _buckets(row: Mapping[str, Any]) -> tuple[tuple[str, float, float], ...]:
+    found = []
+    for bucket in _BUCKETS:
+        kwh = max(as_float(row.get(f"{bucket}Kwh")) or 0.0, 0.0)
+        cost = max(as_float(row.get(f"{bucket}Cost")) or 0.0, 0.0)
+        if kwh or cost:
+            found.append((bucket, round(kwh, 4), round(cost, 4)))
+    return tuple(found)
 
 
 def parse_hour(raw: object) -> datetime | None:
@@ -509,6 +530,7 @@ class SrpConnector(HttpConnector):
                     "solar_production", "solar production", "kWh", generation, "kwh"
                 )
             )
+        series.extend(_bucket_series(usage))
         yesterday = today - timedelta(days=1)
         values: dict[str, Value] = {
             "grid_usage_yesterday": _sum(consumption, "kwh", yesterday),
@@ -601,6 +623,45 @@ def _series(
             StatPoint(start=hour.start, value=getattr(hour, field)) for hour in hours
         ),
     )
+
+
+def _bucket_series(usage: list[Hour]) -> list[StatSeries]:
+    """Per-bucket kWh and cost of a bucketed plan, for each bucket ever used.
+
+    SRP's own bucket figures (no tariff math here); an hour without a value in
+    a bucket counts 0 in it. Read from the usage list, like the cost.
+    """
+    used = {bucket for hour in usage for bucket, _, _ in hour.buckets}
+    series: list[StatSeries] = []
+    for bucket in _BUCKETS:
+        if bucket not in used:
+            continue
+        slug, label = _BUCKET_NAMES[bucket]
+        values = [
+            (
+                hour.start,
+                {b: (k, c) for b, k, c in hour.buckets}.get(bucket, (0.0, 0.0)),
+            )
+            for hour in usage
+        ]
+        for index, (key, name, unit) in enumerate(
+            (
+                (f"grid_consumption_{slug}", f"grid consumption {label}", "kWh"),
+                (f"grid_cost_{slug}", f"grid cost {label}", "USD"),
+            )
+        ):
+            series.append(
+                StatSeries(
+                    key=key,
+                    name=name,
+                    unit=unit,
+                    points=tuple(
+                        StatPoint(start=start, value=pair[index])
+                        for start, pair in values
+                    ),
+                )
+            )
+    return series
 
 
 def _sum(
