@@ -15,14 +15,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 import hashlib
 import logging
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
-from ..model import Device, Site, Snapshot
+from ..model import Device, HistorySeries, Site, Snapshot
 
 MAX_PACING_WAIT = 5.0
 """Longest wait (s) for the minute window inside one update."""
@@ -332,6 +332,9 @@ class Connector(ABC):
     default_url: ClassVar[str | None] = None
     pushes: ClassVar[bool] = False
     """True for vendors that push data (MQTT): no polling, `async_start` instead."""
+    report_cycle: ClassVar[timedelta] = timedelta(minutes=15)
+    """Push vendors: time until every device has reported once; devices missing
+    from pushed snapshots are taken as removed only after it."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
     follows_members: ClassVar[bool] = False
@@ -424,6 +427,13 @@ class Connector(ABC):
         """Release what the connector owns: its own cookie-jar session, if any."""
         if self.own_cookie_jar and self._session is not None:
             await self._session.close()
+
+    history_requests_per_day: ClassVar[int] = 0
+    """Requests one past day of history costs; 0: the vendor keeps no history."""
+
+    async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
+        """Hourly energy of one past site-local day, for the first-setup backfill."""
+        raise NotImplementedError
 
     def member_update(self, member: Member) -> None:
         """Take a member entry's newest snapshot (`follows_members` connectors)."""

@@ -19,7 +19,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
     SelectSelectorMode,
 )
-import voluptuous as vol
+import probatio
 
 from ..connectors.base import AccountInfo
 from ..connectors.srp import ACCOUNT_RE, CONF_BILLING_ACCOUNT
@@ -31,24 +31,25 @@ from .base import (
     USERNAME_SELECTOR,
     SungazeFlowBase,
     flatten,
+    validate_input,
 )
 
 VENDOR = "srp"
 
 
-def _login_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+def _login_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
     """Username and password; the API address in a collapsed section (simulators)."""
-    return vol.Schema(
+    return probatio.Schema(
         {
-            vol.Required(
+            probatio.Required(
                 CONF_USERNAME,
                 description={"suggested_value": defaults.get(CONF_USERNAME)},
             ): USERNAME_SELECTOR,
-            vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
-            vol.Required(SECTION_ADVANCED): section(
-                vol.Schema(
+            probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
+            probatio.Required(SECTION_ADVANCED): section(
+                probatio.Schema(
                     {
-                        vol.Optional(
+                        probatio.Optional(
                             CONF_URL,
                             description={"suggested_value": defaults.get(CONF_URL)},
                         ): URL_SELECTOR
@@ -76,9 +77,8 @@ class SrpFlow(SungazeFlowBase):
     ) -> ConfigFlowResult:
         """Ask for the SRP My Account login and check it."""
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := validate_input(user_input)):
             data = flatten({CONF_VENDOR: VENDOR}, user_input)
-            data[CONF_USERNAME] = str(data[CONF_USERNAME]).strip()
             if (account := await self._async_identify(data, errors)) is not None:
                 self._data, self._account = data, account
                 return await self.async_step_srp_account()
@@ -103,10 +103,11 @@ class SrpFlow(SungazeFlowBase):
             return self.async_abort(reason="already_configured")
         chosen: str | None = None
         if user_input is not None:
-            chosen = str(user_input[CONF_BILLING_ACCOUNT]).strip().replace("-", "")
-            if not ACCOUNT_RE.match(chosen):  # typed (a listed one always fits)
+            typed = str(user_input[CONF_BILLING_ACCOUNT]).strip().replace("-", "")
+            if ACCOUNT_RE.match(typed):  # a typed one may not (a listed one does)
+                chosen = typed
+            else:
                 errors[CONF_BILLING_ACCOUNT] = "invalid_account"
-                chosen = None
         elif len(listed) == 1:
             chosen = free[0]  # the login has one account: nothing to choose
         if chosen is not None:
@@ -131,7 +132,7 @@ class SrpFlow(SungazeFlowBase):
         )
         return self.async_show_form(
             step_id="srp_account",
-            data_schema=vol.Schema({vol.Required(CONF_BILLING_ACCOUNT): selector}),
+            data_schema=probatio.Schema({probatio.Required(CONF_BILLING_ACCOUNT): selector}),
             description_placeholders={"count": str(len(listed))},
             errors=errors,
         )
@@ -142,7 +143,7 @@ class SrpFlow(SungazeFlowBase):
         """SRP refused the stored password: ask for it again."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := validate_input(user_input)):
             data = {**entry.data, **user_input}
             if (account := await self._async_identify(data, errors)) is not None:
                 if _reaches(account, entry.data[CONF_BILLING_ACCOUNT]):
@@ -152,7 +153,7 @@ class SrpFlow(SungazeFlowBase):
                 errors["base"] = "wrong_account"
         return self.async_show_form(
             step_id="srp_reauth",
-            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR}),
+            data_schema=probatio.Schema({probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR}),
             description_placeholders={
                 "title": entry.title,
                 "username": entry.data[CONF_USERNAME],
@@ -166,9 +167,8 @@ class SrpFlow(SungazeFlowBase):
         """Change the login (or API address) that reads this billing account."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := validate_input(user_input)):
             data = flatten(entry.data, user_input)
-            data[CONF_USERNAME] = str(data[CONF_USERNAME]).strip()
             if (account := await self._async_identify(data, errors)) is not None:
                 if _reaches(account, entry.data[CONF_BILLING_ACCOUNT]):
                     return self.async_update_reload_and_abort(entry, data=data)
