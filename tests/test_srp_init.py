@@ -169,11 +169,9 @@ async def test_cloudflare_block_raises_a_repair(
     await at(hass, freezer, datetime(2026, 6, 21, 10, 15, 1, tzinfo=SITE_ZONE))
     issue = issue_registry.async_get_issue(DOMAIN, ISSUE)
     assert issue is not None
-    assert issue.translation_placeholders == {
-        "vendor": "SRP",
-        "title": "SRP Casita",
-        "used": "4",
-    }
+    assert issue.translation_key == "vendor_blocked"
+    assert issue.translation_placeholders["vendor"] == "SRP"
+    assert issue.translation_placeholders["title"] == "SRP Casita"
     assert not hass.config_entries.flow.async_progress_by_handler(
         DOMAIN, match_context={"source": SOURCE_REAUTH}
     )

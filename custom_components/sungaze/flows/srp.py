@@ -132,7 +132,9 @@ class SrpFlow(SungazeFlowBase):
         )
         return self.async_show_form(
             step_id="srp_account",
-            data_schema=probatio.Schema({probatio.Required(CONF_BILLING_ACCOUNT): selector}),
+            data_schema=probatio.Schema(
+                {probatio.Required(CONF_BILLING_ACCOUNT): selector}
+            ),
             description_placeholders={"count": str(len(listed))},
             errors=errors,
         )
@@ -153,7 +155,9 @@ class SrpFlow(SungazeFlowBase):
                 errors["base"] = "wrong_account"
         return self.async_show_form(
             step_id="srp_reauth",
-            data_schema=probatio.Schema({probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR}),
+            data_schema=probatio.Schema(
+                {probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR}
+            ),
             description_placeholders={
                 "title": entry.title,
                 "username": entry.data[CONF_USERNAME],
