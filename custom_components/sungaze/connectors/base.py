@@ -137,7 +137,7 @@ class PollCost:
     """Local times (in `timezone`) when the vendor's new data is usually in,
     e.g. a utility's yesterday by 06:00: updates wait for them."""
     timezone: str | None = None
-    """IANA zone of `daily_at` (default: Home Assistant's)."""
+    """IANA zone of `daily_at` (default: the zone of the planner's clock, UTC)."""
     settled: bool = False
     """Everything the vendor publishes before the next `daily_at` is already in:
     sleep until then instead of polling every `min_interval`."""
