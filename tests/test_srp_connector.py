@@ -16,10 +16,12 @@ from custom_components.sungaze.connectors.base import (
     ConnectionFailedError,
     RequestLimiter,
 )
+from custom_components.sungaze.connectors.http import HttpResponse
 from custom_components.sungaze.connectors.srp import (
     SITE_ZONE,
     SrpConnector,
     _accounts,
+    blocked_page,
     parse_hour,
     parse_rows,
 )
@@ -448,3 +450,18 @@ def test_account_list_leniently() -> None:
     ]
     assert list(_accounts({"billAccountList": "nope"})) == []
     assert list(_accounts(None)) == []
+
+
+def test_blocked_page() -> None:
+    """Only a 403 HTML page (Access Denied / Ray ID) is a block, not any 403."""
+
+    def answer(status: int, text: str) -> HttpResponse:
+        return HttpResponse(
+            status=status, text=text, headers={"CF-RAY": "1-PHX"}, url="x"
+        )
+
+    assert blocked_page(answer(403, "<html><title>Access Denied</title></html>"))
+    assert blocked_page(answer(403, "error code: 1020 Ray ID: 8f2c"))
+    assert blocked_page(answer(403, "<!DOCTYPE html><title>Just a moment...</title>"))
+    assert not blocked_page(answer(403, '{"message": "Forbidden"}'))
+    assert not blocked_page(answer(200, "<html>Access Denied</html>"))

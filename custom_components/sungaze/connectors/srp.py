@@ -221,16 +221,14 @@ def parse_hour(raw: object) -> datetime | None:
 
 
 def blocked_page(response: HttpResponse) -> bool:
-    """Whether an answer is Cloudflare's block page (403 HTML, Access Denied, Ray ID)."""
+    """Whether an answer is Cloudflare's block page (403 HTML, Access Denied, Ray ID).
+
+    Not the `CF-RAY` header: Cloudflare adds it to every answer it proxies.
+    """
     if response.status != 403:
         return False
     text = response.text
-    return (
-        "Access Denied" in text
-        or "Ray ID" in text
-        or "cf-ray" in {key.lower() for key in response.headers}
-        or text.lstrip().startswith("<")
-    )
+    return "Access Denied" in text or "Ray ID" in text or _html(response)
 
 
 def _html(response: HttpResponse) -> bool:
