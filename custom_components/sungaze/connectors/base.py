@@ -259,11 +259,19 @@ class RequestLimiter:
             )
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a request slot: budget checked and counted, concurrency bounded."""
+    async def slot(
+        self, check: Callable[[], None] | None = None
+    ) -> AsyncIterator[None]:
+        """Hold a request slot: budget checked and counted, concurrency bounded.
+
+        `check` runs once the slot is held, before anything is counted: what it
+        raises is raised with nothing sent and nothing spent.
+        """
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.budget.concurrency)
         async with self._semaphore:
+            if check is not None:
+                check()
             now = datetime.now(UTC)
             self._roll(now)
             self._check(now)
