@@ -39,6 +39,7 @@ TO_REDACT = {
     "system_ids",
     "address",
     "station_ids",
+    "billing_account",
     "serial",
     "title",
     "unique_id",
@@ -107,6 +108,9 @@ def _entry_diagnostics(entry: SungazeConfigEntry) -> dict[str, Any]:
     result["connector"] = async_redact_data(
         coordinator.connector.diagnostics(), TO_REDACT
     )
+    if coordinator.importer.last_window:
+        # Per history series: first and last hour of its last import, rows written.
+        result["statistics_import"] = dict(coordinator.importer.last_window)
     return result
 
 

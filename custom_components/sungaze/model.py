@@ -231,6 +231,15 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
             **_ENERGY_LIFETIME,
             technical=True,
         ),
+        # SRP: a utility account's settled figures (for cards and automations).
+        # No state class: they step once a day; the Energy dashboard uses the
+        # hourly external statistics instead.
+        _m("grid_usage_yesterday", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_cost_yesterday", "USD", "monetary", state_class=None, precision=2),
+        _m("grid_usage_month", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_cost_month", "USD", "monetary", state_class=None, precision=2),
+        _m("grid_export_yesterday", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_export_month", "kWh", "energy", state_class=None, precision=1),
     )
 }
 

@@ -9,6 +9,7 @@ from .enphase import EnphaseConnector
 from .generac import GeneracConnector
 from .home import HomeConnector
 from .solaredge import SolarEdgeConnector
+from .srp import SrpConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     # Abstract on purpose: its from_config builds the Modbus or the MQTT connector.
@@ -18,4 +19,5 @@ CONNECTORS: dict[str, type[Connector]] = {
     GeneracConnector.vendor: GeneracConnector,
     HomeConnector.vendor: HomeConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
+    SrpConnector.vendor: SrpConnector,
 }

@@ -9,6 +9,7 @@ from .enphase import EnphaseFlow
 from .generac import GeneracFlow
 from .home import HomeFlow
 from .solaredge import SolarEdgeFlow
+from .srp import SrpFlow
 
 FLOWS: tuple[type[SungazeFlowBase], ...] = (
     CpsFlow,
@@ -16,6 +17,7 @@ FLOWS: tuple[type[SungazeFlowBase], ...] = (
     EnphaseFlow,
     GeneracFlow,
     SolarEdgeFlow,
+    SrpFlow,
     HomeFlow,
 )
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
