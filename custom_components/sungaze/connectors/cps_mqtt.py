@@ -9,15 +9,27 @@ import sys
 
 from .cps import mqtt as _module
 from .cps.mqtt import (
-    DEFAULT_PORT as DEFAULT_PORT,
-    DEFAULT_PREFIX as DEFAULT_PREFIX,
-    FIRST_MESSAGE_TIMEOUT as FIRST_MESSAGE_TIMEOUT,
-    IDENTIFY_TIMEOUT as IDENTIFY_TIMEOUT,
-    SCHEMA as SCHEMA,
-    CpsMqttConnector as CpsMqttConnector,
-    Message as Message,
-    SchemaError as SchemaError,
-    parse_message as parse_message,
+    DEFAULT_PORT,
+    DEFAULT_PREFIX,
+    FIRST_MESSAGE_TIMEOUT,
+    IDENTIFY_TIMEOUT,
+    SCHEMA,
+    CpsMqttConnector,
+    Message,
+    SchemaError,
+    parse_message,
 )
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_PREFIX",
+    "FIRST_MESSAGE_TIMEOUT",
+    "IDENTIFY_TIMEOUT",
+    "SCHEMA",
+    "CpsMqttConnector",
+    "Message",
+    "SchemaError",
+    "parse_message",
+]
 
 sys.modules[__name__] = _module
