@@ -146,20 +146,29 @@ class HttpConnector(Connector):
                     self._scrub(f"{self.vendor} unreachable: {err!r}")
                 ) from err
 
+    def _may_renew(self, response: HttpResponse) -> bool:
+        """Whether a 401 is worth fresh credentials (not when it names another cause)."""
+        return True
+
     async def _request(
         self,
         method: str,
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        renew: bool = True,
         **kwargs: Any,
     ) -> HttpResponse:
-        """Send an authenticated request; after a 401, renew once and retry once."""
+        """Send an authenticated request; after a 401, renew once and retry once.
+
+        `renew=False` leaves a 401 to the caller (a vendor whose 401 on an
+        optional endpoint means "not in your plan", not "expired").
+        """
         auth = await self._auth_headers()
         response = await self._send(
             method, url, headers={**(auth or {}), **(headers or {})}, **kwargs
         )
-        if response.status == 401 and auth:
+        if response.status == 401 and auth and renew and self._may_renew(response):
             renewed = await self._auth_headers(rejected=True)
             if renewed is not None:
                 response = await self._send(
