@@ -18,7 +18,7 @@ from enum import StrEnum
 import logging
 import math
 import re
-from typing import Final
+from typing import Any, Final
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -580,7 +580,9 @@ class CounterGuard:
       update and kind across all counters (`COUNTER_LOG`).
 
     `value`, `as_of` and `day` are what the sensor restores after a restart;
-    `offset` (non-zero only after a false reset was undone) is not restored.
+    `extra()` / `restore_extra()` carry the rest (the offset after a false
+    reset was undone, the series before an accepted reset) for a sensor that
+    stores them with its state.
     """
 
     kind: CounterKind
@@ -704,6 +706,30 @@ class CounterGuard:
             and new > first
             and as_of - start >= self.settle
         )
+
+    def extra(self) -> dict[str, Any]:
+        """JSON-ready state beyond `value`, `as_of` and `day`, to store across restarts."""
+        previous = self._previous
+        return {
+            "offset": self.offset,
+            "previous": [previous[0], previous[1].isoformat()] if previous else None,
+        }
+
+    def restore_extra(self, data: Mapping[str, Any]) -> None:
+        """Load what `extra` returned; anything malformed is ignored."""
+        offset = as_float(data.get("offset"))
+        self.offset = offset if offset is not None else 0.0
+        self._previous = None
+        previous = data.get("previous")
+        if not isinstance(previous, list) or len(previous) != 2:
+            return
+        raw = as_float(previous[0])
+        try:
+            since = datetime.fromisoformat(str(previous[1]))
+        except ValueError:
+            return
+        if raw is not None and since.tzinfo is not None:
+            self._previous = (raw, since)
 
     @staticmethod
     def _report(level: int, kind: str, detail: object) -> None:
