@@ -257,6 +257,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._shown_status = self.status
         self._was_failing = False
         self._registered: dict[str, Device] = {}
+        self._repairs: set[str] = set()
         self.importer = SeriesImporter(hass, entry)
         self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.budget.{budget_key}"
@@ -357,6 +358,12 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.last_success = dt_util.utcnow()
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("quota_exhausted"))
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
+        # Issues the connector asks for (e.g. a lapsed paid plan) last while it does.
+        for key in self._repairs - set(snapshot.repairs):
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
+        for key in snapshot.repairs:
+            self._raise_issue(key)
+        self._repairs = set(snapshot.repairs)
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
         if snapshot.series:

@@ -71,6 +71,8 @@ class MetricSpec:
     """Fine-grained metric: entity disabled by default."""
     options: tuple[str, ...] | None = None
     """Allowed states of an enum metric."""
+    diagnostic: bool = False
+    """Shown under the device's diagnostics (link quality and the like)."""
 
 
 def _m(
@@ -180,6 +182,21 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
         _m("operating_mode", None, "enum", state_class=None, options=OPERATING_MODES),
+        # Tigo: per-panel optimizer (TS4) readings.
+        _m("panel_power", "W", "power", **_POWER),
+        _m("panel_energy_today", "Wh", "energy", **_ENERGY_DAILY, technical=True),
+        _m("input_voltage", "V", "voltage", precision=1, technical=True),
+        _m("input_current", "A", "current", precision=2, technical=True),
+        # Tigo's RSSI is a raw 0-255 link figure (higher is better), not dBm.
+        _m(
+            "rssi",
+            None,
+            None,
+            state_class="measurement",
+            precision=0,
+            technical=True,
+            diagnostic=True,
+        ),
     )
 }
 
@@ -311,6 +328,9 @@ class Snapshot:
     """Why a feature is absent (e.g. plan-gated endpoint), for diagnostics."""
     series: tuple[StatSeries, ...] = ()
     """History to import into long-term statistics (see `StatSeries`)."""
+    repairs: tuple[str, ...] = ()
+    """Repair issues the account needs (translation keys under `issues`), e.g.
+    a paid API plan that lapsed; the coordinator raises them and clears the rest."""
     fetched_at: datetime = field(
         default_factory=lambda: datetime.now(UTC), compare=False
     )

@@ -7,6 +7,7 @@ from .cps import CpsConnector
 from .eg4 import EG4Connector
 from .enphase import EnphaseConnector
 from .solaredge import SolarEdgeConnector
+from .tigo import TigoConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     # Abstract on purpose: its from_config builds the Modbus or the MQTT connector.
@@ -14,4 +15,6 @@ CONNECTORS: dict[str, type[Connector]] = {
     EG4Connector.vendor: EG4Connector,
     EnphaseConnector.vendor: EnphaseConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
+    # Abstract on purpose: its from_config builds the Premium or the app client.
+    TigoConnector.vendor: TigoConnector,  # type: ignore[type-abstract]
 }

@@ -385,6 +385,14 @@ class Connector(ABC):
         if self.own_cookie_jar and self._session is not None:
             await self._session.close()
 
+    def layout(self) -> Mapping[str, Any] | None:
+        """The physical layout (e.g. inverter, string, panel tree) for a card, if known.
+
+        Served once on request (websocket `sungaze/layout`, diagnostics), never as
+        a recorded attribute.
+        """
+        return None
+
     def diagnostics(self) -> dict[str, Any]:
         """Return connector state worth showing in diagnostics (no secrets)."""
         return {"requests_total": self.limiter.total, **self.limiter.as_dict()}
