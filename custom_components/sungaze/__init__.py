@@ -12,12 +12,14 @@ from .coordinator import (
     shared_limiter,
 )
 from .oauth import async_forget_tokens, async_token_provider
+from .websocket_api import async_register as async_register_websocket
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
     """Connect to the vendor, fetch a first snapshot and create the entities."""
+    async_register_websocket(hass)
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
         await async_token_provider(hass, entry)

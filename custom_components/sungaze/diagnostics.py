@@ -57,6 +57,8 @@ async def async_get_config_entry_diagnostics(
     result["connector"] = async_redact_data(
         coordinator.connector.diagnostics(), TO_REDACT
     )
+    if (layout := coordinator.connector.layout()) is not None:
+        result["layout"] = async_redact_data(layout, TO_REDACT | {"name"})
     snapshot = coordinator.data
     if snapshot is None:
         return result

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .base import SungazeFlowBase
+from .tigo import TigoFlow
 
-FLOWS: tuple[type[SungazeFlowBase], ...] = ()
+FLOWS: tuple[type[SungazeFlowBase], ...] = (TigoFlow,)
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 
 FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}

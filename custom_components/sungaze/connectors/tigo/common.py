@@ -483,7 +483,6 @@ class TigoConnector(HttpConnector):
                 param: {"rows": len(store.rows), "newest": n.isoformat() if (n := store.newest) else None}
                 for param, store in self._minutes.items()
             },
-            "layout": self.layout(),
         }
 
     # -- snapshot -------------------------------------------------------------
