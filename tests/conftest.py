@@ -261,3 +261,17 @@ async def init_enphase(
     await phoenix.config_entries.async_setup(enphase_entry.entry_id)
     await phoenix.async_block_till_done()
     return enphase_entry
+
+
+# -- Tigo (Premium API v3 and the app API) ------------------------------------
+
+from .simulators.tigo import TigoSimulator  # noqa: E402
+
+
+@pytest.fixture
+async def tigo(socket_enabled: None) -> AsyncIterator[TigoSimulator]:
+    """A Tigo cloud simulator (both APIs) on a free loopback port."""
+    simulator = TigoSimulator()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()

@@ -42,15 +42,6 @@ SID = str(SYSTEM_ID)
 
 
 @pytest.fixture
-async def tigo(socket_enabled: None) -> AsyncIterator[TigoSimulator]:
-    """A Tigo cloud simulator on a free loopback port."""
-    simulator = TigoSimulator()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     """The test's own HTTP session."""
     async with aiohttp.ClientSession() as http:
@@ -73,10 +64,6 @@ def connect(
             "site_id": SID,
         },
     )
-
-
-def local(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 6, 21, hour, minute)
 
 
 def newest_published(sim: TigoSimulator, at: datetime) -> datetime:
@@ -102,9 +89,11 @@ async def test_premium_identify_and_fetch(
     devices = snapshot.devices
     kinds = sorted(d.kind.value for d in devices.values())
     assert kinds.count("optimizer") == 24
-    assert kinds.count("gateway") == 1 and kinds.count("inverter") == 1
+    assert kinds.count("gateway") == 1
+    assert kinds.count("inverter") == 1
     a1 = devices[f"{SID}_panel_{OBJECT_IDS['A1']}"]
-    assert a1.name == "A1" and a1.kind is DeviceKind.OPTIMIZER
+    assert a1.name == "A1"
+    assert a1.kind is DeviceKind.OPTIMIZER
     assert a1.parent == f"{SID}_string_11"
     assert devices[f"{SID}_string_11"].parent == f"{SID}_inverter_1"
     assert devices[f"{SID}_string_11"].name == "String A"
@@ -123,7 +112,9 @@ async def test_premium_identify_and_fetch(
         snapshot.value(f"{SID}_panel_{OBJECT_IDS[x]}", "panel_power")
         for x in ("A4", "A5", "A6")
     )
-    assert isinstance(a4, float) and isinstance(a5, float) and isinstance(a6, float)
+    assert isinstance(a4, float)
+    assert isinstance(a5, float)
+    assert isinstance(a6, float)
     assert a5 == pytest.approx(0.4 * (a4 + a6) / 2, abs=0.1)
     site = snapshot.readings[SID]
     summary = tigo.summary()
@@ -136,7 +127,8 @@ async def test_premium_identify_and_fetch(
     # Complete hours of today, from dawn to the hour before the newest minutes.
     (series,) = snapshot.series
     starts = [p.start.astimezone(ZONE).hour for p in series.points]
-    assert starts[0] == 4 and starts[-1] == 10
+    assert starts[0] == 4
+    assert starts[-1] == 10
     for point in series.points:
         hour = point.start.astimezone(ZONE).replace(tzinfo=None)
         assert point.value == pytest.approx(tigo.hour_wh(hour), abs=0.01)
@@ -156,15 +148,25 @@ async def test_premium_polls_a_trailing_window(
     freezer.move_to(NOON)
     connector = connect(tigo, session)
     await connector.async_fetch()
-    first = [q for _, p, q in tigo.calls if p.endswith("aggregate") and q["param"] == "Pin"]
+    first = [
+        q for _, p, q in tigo.calls if p.endswith("aggregate") and q["param"] == "Pin"
+    ]
     assert first[0]["start"] == "2026-06-21T00:00:00"
     freezer.tick(timedelta(minutes=15))
     before = len(tigo.calls)
     snapshot = await connector.async_fetch()
     paths = [p.rsplit("/", 1)[-1] for _, p, _ in tigo.calls[before:]]
     # Layout and system are cached; login is not repeated.
-    assert paths == ["system", "summary", "aggregate", "aggregate", "aggregate", "aggregate", "system"]
-    pin = [q for _, p, q in tigo.calls[before:] if p.endswith("aggregate")][0]
+    assert paths == [
+        "system",
+        "summary",
+        "aggregate",
+        "aggregate",
+        "aggregate",
+        "aggregate",
+        "system",
+    ]
+    pin = next(q for _, p, q in tigo.calls[before:] if p.endswith("aggregate"))
     assert pin["start"] > "2026-06-21T08:00:00"
     assert snapshot.series[0].points[-1].start.astimezone(ZONE).hour == 11
     assert connector.cost.per_poll == 8
@@ -212,7 +214,9 @@ async def test_premium_rate_limit_reset_header(
 
     connector = connect(tigo, session)
     assert isinstance(connector, TigoPremiumConnector)
-    reply = HttpResponse(status=429, text="", headers={"X-Rate-Limit-Reset": "42"}, url="x")
+    reply = HttpResponse(
+        status=429, text="", headers={"X-Rate-Limit-Reset": "42"}, url="x"
+    )
     with pytest.raises(RateLimitedError) as err:
         connector._check(reply, "summary")
     assert err.value.retry_after == 42
@@ -303,28 +307,37 @@ async def test_night_is_quiet(
     connector = connect(tigo, session)
     snapshot = await connector.async_fetch()
     a1 = snapshot.readings[f"{SID}_panel_{OBJECT_IDS['A1']}"]
-    assert a1.values["panel_power"] is None and a1.as_of is None
+    assert a1.values["panel_power"] is None
+    assert a1.as_of is None
     assert not snapshot.series
     freezer.move_to(datetime(2026, 6, 22, 5, 0, tzinfo=UTC))  # 22:00 local
     late = await connect(tigo, session).async_fetch()
     a1 = late.readings[f"{SID}_panel_{OBJECT_IDS['A1']}"]
     assert a1.values["panel_power"] == 0.0
-    assert a1.as_of is not None and a1.as_of.astimezone(ZONE).hour == 19
+    assert a1.as_of is not None
+    assert a1.as_of.astimezone(ZONE).hour == 19
     assert late.readings[SID].values["production_power"] == 0.0
 
 
 def test_parsers() -> None:
     """Spellings and shapes the notes say to tolerate."""
     zone = site_zone("America/Phoenix")
-    assert site_zone("Mars/Olympus") is UTC and site_zone(None) is UTC
+    assert site_zone("Mars/Olympus") is UTC
+    assert site_zone(None) is UTC
     assert parse_local("2026/03/01 12:05:00.250", zone) == datetime(
         2026, 3, 1, 12, 5, 0, 250000, tzinfo=zone
     )
-    assert parse_local("12:07", zone, "2026-03-01") == datetime(2026, 3, 1, 12, 7, tzinfo=zone)
-    assert parse_local("", zone) is None and parse_local("nonsense", zone) is None
+    assert parse_local("12:07", zone, "2026-03-01") == datetime(
+        2026, 3, 1, 12, 7, tzinfo=zone
+    )
+    assert parse_local("", zone) is None
+    assert parse_local("nonsense", zone) is None
     assert parse_login({"data": {"token": "t"}}) == ("t", None)
-    assert parse_login({"auth": "x", "expires": "2026-01-01T00:00:00-07:00"}) is not None
-    assert parse_login([]) is None and parse_login({"user": {}}) is None
+    assert (
+        parse_login({"auth": "x", "expires": "2026-01-01T00:00:00-07:00"}) is not None
+    )
+    assert parse_login([]) is None
+    assert parse_login({"user": {}}) is None
     now = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
     text = (
         "DATETIME,1,2\n2026/03/01 12:05:00,301.2,\nDatetime,1,2\n"
@@ -335,14 +348,52 @@ def test_parsers() -> None:
     assert parse_csv("Datetime\n2026/03/01 12:05:00\n", zone, now) == [
         (datetime(2026, 3, 1, 12, 5, tzinfo=zone), {})
     ]
-    assert systems_of({"data": [{"id": 7, "name": "X"}, {"name": "no id"}]})[0].system_id == "7"
+    assert (
+        systems_of({"data": [{"id": 7, "name": "X"}, {"name": "no id"}]})[0].system_id
+        == "7"
+    )
     assert systems_of({"systems": "nope"}) == []
-    layout = parse_layout({"systems": [{"inverters": [{"mppts": [{"strings": [{"panels": [{"object_id": 5}, {"label": "none"}]}]}]}]}]})
-    assert list(layout.panels) == ["5"] and layout.inverters == {"1": "Inverter 1"}
+    layout = parse_layout(
+        {
+            "systems": [
+                {
+                    "inverters": [
+                        {
+                            "mppts": [
+                                {
+                                    "strings": [
+                                        {
+                                            "panels": [
+                                                {"object_id": 5},
+                                                {"label": "none"},
+                                            ]
+                                        }
+                                    ]
+                                }
+                            ]
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+    assert list(layout.panels) == ["5"]
+    assert layout.inverters == {"1": "Inverter 1"}
     assert parse_layout("junk").panels == {}
     assert equipment_order([{"id": 3}, {"objectId": 4}, "x"]) == ["3", "4"]
     minutes = parse_minutes(
-        {"dataset": [{"order": [9], "data": [{"t": "10:00", "d": ["-"]}, {"t": "x", "d": [1]}, {"d": 1}]}]},
+        {
+            "dataset": [
+                {
+                    "order": [9],
+                    "data": [
+                        {"t": "10:00", "d": ["-"]},
+                        {"t": "x", "d": [1]},
+                        {"d": 1},
+                    ],
+                }
+            ]
+        },
         [],
         zone,
         "2026-03-01",

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components import websocket_api
+from homeassistant.components.websocket_api import async_register_command
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.const import ERR_NOT_FOUND
+from homeassistant.components.websocket_api.decorators import websocket_command
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.typing import VolDictType
 import voluptuous as vol
 
 from .const import DOMAIN
@@ -24,23 +28,28 @@ def async_register(hass: HomeAssistant) -> None:
     if hass.data.get(_REGISTERED):
         return
     hass.data[_REGISTERED] = True
-    websocket_api.async_register_command(hass, ws_layout)
+    async_register_command(hass, ws_layout)
 
 
-@websocket_api.websocket_command(
-    {vol.Required("type"): f"{DOMAIN}/layout", vol.Required("entry_id"): str}
-)
+# mypy sees voluptuous' markers as unrelated to `Marker` here (HA's own stubs).
+LAYOUT_SCHEMA: VolDictType = {
+    vol.Required("type"): f"{DOMAIN}/layout",  # type: ignore[dict-item]
+    vol.Required("entry_id"): str,  # type: ignore[dict-item]
+}
+
+
+@websocket_command(LAYOUT_SCHEMA)
 @callback
 def ws_layout(
-    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
     """Answer an entry's layout (null when its vendor has none)."""
     entry = hass.config_entries.async_get_entry(msg["entry_id"])
     if entry is None or entry.domain != DOMAIN:
-        connection.send_error(msg["id"], websocket_api.ERR_NOT_FOUND, "No such entry")
+        connection.send_error(msg["id"], ERR_NOT_FOUND, "No such entry")
         return
     if entry.state is not ConfigEntryState.LOADED:
-        connection.send_error(msg["id"], websocket_api.ERR_NOT_FOUND, "Entry not loaded")
+        connection.send_error(msg["id"], ERR_NOT_FOUND, "Entry not loaded")
         return
     layout = entry.runtime_data.connector.layout()
     connection.send_result(msg["id"], {"layout": layout})

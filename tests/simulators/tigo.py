@@ -110,11 +110,17 @@ def _panel_w(label: str, minute: datetime) -> float:
     if not sunrise < hour < sunset:
         return 0.0
     x = (hour - sunrise) / (sunset - sunrise)
-    return round(RATED_W * 0.85 * weather * _factor(label) * math.sin(math.pi * x) ** 2, 1)
+    return round(
+        RATED_W * 0.85 * weather * _factor(label) * math.sin(math.pi * x) ** 2, 1
+    )
 
 
 def _vin(label: str, watts: float) -> float:
-    return round(30.0 + 8.0 * min(watts / RATED_W, 1.0) + 0.1 * int(label[1:]), 1) if watts else 0.0
+    return (
+        round(30.0 + 8.0 * min(watts / RATED_W, 1.0) + 0.1 * int(label[1:]), 1)
+        if watts
+        else 0.0
+    )
 
 
 def _reports(minute: datetime) -> bool:
@@ -209,18 +215,28 @@ class TigoSimulator:
         """True power of a panel (object id) at a local naive minute."""
         return _panel_w(LABELS[oid], minute)
 
-    def published(self, minute: datetime, now: datetime | None = None) -> dict[str, float | None] | None:
+    def published(
+        self, minute: datetime, now: datetime | None = None
+    ) -> dict[str, float | None] | None:
         """What the cloud holds for a local naive minute now (None: no row)."""
         if not _reports(minute):
             return None
         local_now = (now or datetime.now(UTC)).astimezone(ZONE).replace(tzinfo=None)
         batch = minute.replace(minute=minute.minute - minute.minute % 15, second=0)
-        first = batch + _QH + timedelta(minutes=_hash("lag", batch) % 16) + self.lag_extra
+        first = (
+            batch + _QH + timedelta(minutes=_hash("lag", batch) % 16) + self.lag_extra
+        )
         if local_now < first:
             return None
-        values: dict[str, float | None] = {oid: _panel_w(label, minute) for label, oid in OBJECT_IDS.items()}
+        values: dict[str, float | None] = {
+            oid: _panel_w(label, minute) for label, oid in OBJECT_IDS.items()
+        }
         revised = _hash("revise", batch) % 4 == 0
-        if revised and local_now < first + self.revise_after and minute >= batch + timedelta(minutes=10):
+        if (
+            revised
+            and local_now < first + self.revise_after
+            and minute >= batch + timedelta(minutes=10)
+        ):
             for label, oid in OBJECT_IDS.items():
                 if label[0] == "B":
                     values[oid] = None
@@ -238,7 +254,9 @@ class TigoSimulator:
             3,
         )
 
-    def _rows(self, start: datetime, end: datetime) -> list[tuple[datetime, dict[str, float | None]]]:
+    def _rows(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[datetime, dict[str, float | None]]]:
         rows = []
         minute = start.replace(second=0, microsecond=0)
         while minute <= end:
@@ -250,7 +268,9 @@ class TigoSimulator:
     def _now_local(self) -> datetime:
         return datetime.now(UTC).astimezone(ZONE).replace(tzinfo=None)
 
-    def _day_published(self, day: date, until: datetime) -> list[tuple[datetime, dict[str, float | None]]]:
+    def _day_published(
+        self, day: date, until: datetime
+    ) -> list[tuple[datetime, dict[str, float | None]]]:
         start = datetime.combine(day, time())
         return self._rows(start, min(until, start + timedelta(hours=23, minutes=59)))
 
@@ -265,10 +285,14 @@ class TigoSimulator:
 
     def summary(self) -> dict[str, Any]:
         """The `/data/summary` body now."""
-        now = self._now_local() - (timedelta(minutes=30) if self.stale_summary else timedelta(0))
+        now = self._now_local() - (
+            timedelta(minutes=30) if self.stale_summary else timedelta(0)
+        )
         rows = self._day_published(now.date(), now)
         daily = self._energy(rows)
-        before = sum(self._day_total(o) for o in range(self._ref_ordinal, now.toordinal()))
+        before = sum(
+            self._day_total(o) for o in range(self._ref_ordinal, now.toordinal())
+        )
         newest, values = rows[-1] if rows else (None, {})
         power = sum(v for v in values.values() if v is not None)
         return {
@@ -277,7 +301,9 @@ class TigoSimulator:
             "daily_energy_dc": round(daily, 2),
             # The fixture's night quirk: 1 instead of 0 (tigo-cps.md A.5.5).
             "last_power_dc": round(power, 1) if power else 1,
-            "updated_on": (newest or now).replace(tzinfo=ZONE).isoformat(timespec="milliseconds"),
+            "updated_on": (newest or now)
+            .replace(tzinfo=ZONE)
+            .isoformat(timespec="milliseconds"),
         }
 
     # -- shared shapes -----------------------------------------------------------
@@ -355,7 +381,9 @@ class TigoSimulator:
 
     def _source_json(self) -> dict[str, Any]:
         rows = self._rows(self._now_local() - timedelta(hours=3), self._now_local())
-        checkin = (rows[-1][0] if rows else self._now_local() - timedelta(hours=1)) + timedelta(minutes=7)
+        checkin = (
+            rows[-1][0] if rows else self._now_local() - timedelta(hours=1)
+        ) + timedelta(minutes=7)
         return {
             "source_id": 301,
             "name": "Primary CCA",
@@ -377,7 +405,8 @@ class TigoSimulator:
     @staticmethod
     def _error(status: int, name: str, message: str) -> web.Response:
         return web.json_response(
-            {"name": name, "message": message, "code": 0, "status": status}, status=status
+            {"name": name, "message": message, "code": 0, "status": status},
+            status=status,
         )
 
     def _issue(self, user: str) -> dict[str, Any]:
@@ -420,7 +449,9 @@ class TigoSimulator:
             if count > 0 and needle in request.path:
                 failure[1] -= 1
                 if status == 429:
-                    response = self._error(429, "Too Many Requests", "Rate limit exceeded.")
+                    response = self._error(
+                        429, "Too Many Requests", "Rate limit exceeded."
+                    )
                     response.headers["Retry-After"] = "30"
                     return response
                 return self._error(status, "Error", f"Simulated HTTP {status}")
@@ -442,7 +473,9 @@ class TigoSimulator:
             return self._premium_login(request)
         user = self._bearer(request)
         if user is None:
-            return self._error(401, "Unauthorized", "You are requesting with an invalid credential.")
+            return self._error(
+                401, "Unauthorized", "You are requesting with an invalid credential."
+            )
         if (refused := self._gate(request, user)) is not None:
             return refused
         remaining = self.minute_limit - len(self._window[user])
@@ -454,31 +487,53 @@ class TigoSimulator:
     def _premium_login(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")
         try:
-            user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+            user, _, password = (
+                base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+            )
         except ValueError:
             user, password = "", ""
         account = self.accounts.get(user)
         if account is None or account.password != password:
-            return self._error(401, "Unauthorized", "You are requesting with an invalid credential.")
+            return self._error(
+                401, "Unauthorized", "You are requesting with an invalid credential."
+            )
         return web.json_response(self._issue(user))
 
-    def _premium_route(self, path: str, request: web.Request, premium: bool) -> web.Response:
+    def _premium_route(
+        self, path: str, request: web.Request, premium: bool
+    ) -> web.Response:
         query = request.query
         meta = {"totalCount": 1, "pageCount": 1, "currentPage": 1, "perPage": 50}
         if path == "/systems":
             systems = [self._system_json()] if premium else []
-            return web.json_response({"systems": systems, "_links": {}, "_meta": {**meta, "totalCount": len(systems)}})
+            return web.json_response(
+                {
+                    "systems": systems,
+                    "_links": {},
+                    "_meta": {**meta, "totalCount": len(systems)},
+                }
+            )
         sid = query.get("id") or query.get("system_id")
         if sid != str(SYSTEM_ID):
             return self._error(404, "Not Found", "Object not found.")
         if not premium:
-            return self._error(402, "Payment Required", "This feature requires Tigo EI Premium.")
+            return self._error(
+                402, "Payment Required", "This feature requires Tigo EI Premium."
+            )
         if path == "/systems/view":
             return web.json_response({"system": self._system_json()})
         if path == "/systems/layout":
             return web.json_response(self._layout_json())
         if path == "/objects/system":
-            objects = [{"id": SYSTEM_ID, "label": "Home Array", "object_type_id": 1, "parent_id": -1, "children": []}]
+            objects = [
+                {
+                    "id": SYSTEM_ID,
+                    "label": "Home Array",
+                    "object_type_id": 1,
+                    "parent_id": -1,
+                    "children": [],
+                }
+            ]
             for label, oid in OBJECT_IDS.items():
                 objects.append(
                     {
@@ -488,7 +543,11 @@ class TigoSimulator:
                         "parent_id": 6011 if label[0] == "A" else 6012,
                         "datasource": f"{CCA_SERIAL}.panels.{label}",
                         "children": [],
-                        "ui": {"X": 40 * int(label[1:]), "Y": 0 if label[0] == "A" else 70, "MP": 400},
+                        "ui": {
+                            "X": 40 * int(label[1:]),
+                            "Y": 0 if label[0] == "A" else 70,
+                            "MP": 400,
+                        },
                     }
                 )
             return web.json_response({"objects": objects})
@@ -522,7 +581,9 @@ class TigoSimulator:
         except KeyError, ValueError:
             return self._error(400, "Bad Request", "start and end are required.")
         if start.tzinfo is not None or end.tzinfo is not None:
-            return self._error(400, "Bad Request", "Times are site-local without offset.")
+            return self._error(
+                400, "Bad Request", "Times are site-local without offset."
+            )
         if query.get("level") not in ("min", "minute"):
             return self._error(400, "Bad Request", "Only minute data is simulated.")
         param = query.get("param", "Pin")
@@ -530,7 +591,10 @@ class TigoSimulator:
         labels = list(OBJECT_IDS)
         if param not in ("Pin", "Vin", "Iin", "RSSI"):
             labels = []  # "only a Datetime column" (seen live for some accounts)
-        head = [f"{CCA_SERIAL}.panels.{label}_{param}" if by_key else OBJECT_IDS[label] for label in labels]
+        head = [
+            f"{CCA_SERIAL}.panels.{label}_{param}" if by_key else OBJECT_IDS[label]
+            for label in labels
+        ]
         lines = [",".join(["Datetime", *head])]
         for minute, values in self._rows(start, end):
             cells = []
@@ -563,12 +627,18 @@ class TigoSimulator:
             except ValueError:
                 return self._error(400, "Bad Request", "JSON expected.")
             account = self.accounts.get(str(body.get("username")))
-            if request.query.get("type") != "8" or account is None or account.password != body.get("password"):
+            if (
+                request.query.get("type") != "8"
+                or account is None
+                or account.password != body.get("password")
+            ):
                 return self._error(401, "Unauthorized", "Invalid username or password.")
             return web.json_response(self._issue(str(body["username"])))
         user = self._bearer(request)
         if user is None:
-            return self._error(401, "Unauthorized", "You are requesting with an invalid credential.")
+            return self._error(
+                401, "Unauthorized", "You are requesting with an invalid credential."
+            )
         if (refused := self._gate(request, user)) is not None:
             return refused
         body_or_response = self._mapi_route(path, request)
@@ -578,7 +648,9 @@ class TigoSimulator:
         etag = f'"{hashlib.sha256(text.encode()).hexdigest()[:16]}"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
-        return web.Response(text=text, content_type="application/json", headers={"ETag": etag})
+        return web.Response(
+            text=text, content_type="application/json", headers={"ETag": etag}
+        )
 
     def _mapi_route(self, path: str, request: web.Request) -> Any:
         query = request.query
@@ -612,11 +684,18 @@ class TigoSimulator:
         rows = self._day_published(day, self._now_local())
         ok = query.get("temp") == "pin" and query.get("uid") == CCA_SERIAL
         data = [
-            {"t": minute.strftime("%H:%M"), "d": [values[oid] for oid in EQUIPMENT_ORDER]}
+            {
+                "t": minute.strftime("%H:%M"),
+                "d": [values[oid] for oid in EQUIPMENT_ORDER],
+            }
             for minute, values in (rows if ok else [])
         ]
         last = rows[-1][0].strftime("%Y-%m-%d %H:%M:%S") if rows and ok else None
-        return {"dataType": query.get("temp"), "dataset": [{"data": data}], "lastData": last}
+        return {
+            "dataType": query.get("temp"),
+            "dataset": [{"data": data}],
+            "lastData": last,
+        }
 
     def _mapi_energy(self, query: Any) -> dict[str, Any]:
         day = date.fromisoformat(query.get("date", ""))

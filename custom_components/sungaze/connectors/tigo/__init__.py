@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from .common import ACCOUNT_APP, ACCOUNT_KINDS, ACCOUNT_PREMIUM, CONF_ACCOUNT, TigoConnector
+from .common import (
+    ACCOUNT_APP,
+    ACCOUNT_KINDS,
+    ACCOUNT_PREMIUM,
+    CONF_ACCOUNT,
+    TigoConnector,
+)
 
 __all__ = [
     "ACCOUNT_APP",

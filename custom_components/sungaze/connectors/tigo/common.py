@@ -125,7 +125,9 @@ def _first(item: Mapping[str, Any], *keys: str) -> Any:
 
 def _list(item: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     value = item.get(key)
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+    return (
+        [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+    )
 
 
 def parse_layout(payload: Any) -> Layout:
@@ -215,10 +217,16 @@ class MinuteStore:
     @property
     def newest(self) -> datetime | None:
         """The newest minute with at least one value."""
-        filled = [m for m, row in self.rows.items() if any(v is not None for v in row.values())]
+        filled = [
+            m
+            for m, row in self.rows.items()
+            if any(v is not None for v in row.values())
+        ]
         return max(filled) if filled else None
 
-    def latest(self, oid: str, newest: datetime | None) -> tuple[float, datetime] | None:
+    def latest(
+        self, oid: str, newest: datetime | None
+    ) -> tuple[float, datetime] | None:
         """The panel's newest value, if recent enough next to the array's newest."""
         if newest is None:
             return None
@@ -251,9 +259,13 @@ class MinuteStore:
         for start in sorted(hours):
             end = start + timedelta(hours=1)
             last_minute = end - timedelta(minutes=1)
-            done = (newest is not None and newest >= last_minute) or now - end >= SETTLED
+            done = (
+                newest is not None and newest >= last_minute
+            ) or now - end >= SETTLED
             if done and end <= now:
-                points.append(StatPoint(start=start.astimezone(UTC), value=round(hours[start], 3)))
+                points.append(
+                    StatPoint(start=start.astimezone(UTC), value=round(hours[start], 3))
+                )
         return tuple(points)
 
 
@@ -296,7 +308,11 @@ def systems_of(payload: Any) -> list[SystemInfo]:
         items = payload.get("systems", payload.get("data", []))
     if not isinstance(items, list):
         return []
-    return [s for item in items if isinstance(item, Mapping) and (s := SystemInfo.parse(item))]
+    return [
+        s
+        for item in items
+        if isinstance(item, Mapping) and (s := SystemInfo.parse(item))
+    ]
 
 
 @dataclass(slots=True)
@@ -387,8 +403,8 @@ class TigoConnector(HttpConnector):
         limiter: RequestLimiter | None = None,
     ) -> TigoConnector:
         """Build the client of the entry's account kind."""
-        from .mapi import TigoAppConnector  # noqa: PLC0415 - the kinds import us
-        from .premium import TigoPremiumConnector  # noqa: PLC0415
+        from .mapi import TigoAppConnector
+        from .premium import TigoPremiumConnector
 
         kind = data.get(CONF_ACCOUNT, ACCOUNT_PREMIUM)
         target: type[TigoConnector] = (
@@ -417,13 +433,18 @@ class TigoConnector(HttpConnector):
         """Log in and store the bearer token (each kind has its own login)."""
         raise NotImplementedError
 
-    async def _auth_headers(self, *, rejected: bool = False) -> Mapping[str, str] | None:
+    async def _auth_headers(
+        self, *, rejected: bool = False
+    ) -> Mapping[str, str] | None:
         """The bearer token; a new login after a 401 or shortly before expiry."""
         now = datetime.now(UTC)
         if (
             rejected
             or self._token is None
-            or (self._token_expires is not None and self._token_expires - now <= TOKEN_LEAD)
+            or (
+                self._token_expires is not None
+                and self._token_expires - now <= TOKEN_LEAD
+            )
         ):
             await self._login()
         return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
@@ -443,7 +464,10 @@ class TigoConnector(HttpConnector):
             return UTC
         zone = site_zone(self._system.timezone)
         if zone is UTC and self._system.timezone not in ("UTC", "Etc/UTC"):
-            self._log_once("tz", f"Tigo names an unknown time zone {self._system.timezone!r}; using UTC")
+            self._log_once(
+                "tz",
+                f"Tigo names an unknown time zone {self._system.timezone!r}; using UTC",
+            )
         return zone
 
     def _stale(self, at: datetime | None, now: datetime) -> bool:
@@ -478,9 +502,14 @@ class TigoConnector(HttpConnector):
         return {
             **super().diagnostics(),
             "account": self.kind,
-            "token_expires": self._token_expires.isoformat() if self._token_expires else None,
+            "token_expires": self._token_expires.isoformat()
+            if self._token_expires
+            else None,
             "minutes": {
-                param: {"rows": len(store.rows), "newest": n.isoformat() if (n := store.newest) else None}
+                param: {
+                    "rows": len(store.rows),
+                    "newest": n.isoformat() if (n := store.newest) else None,
+                }
                 for param, store in self._minutes.items()
             },
         }
@@ -490,7 +519,9 @@ class TigoConnector(HttpConnector):
     def _panel_device_id(self, oid: str) -> str:
         return f"{self.system_id}_panel_{oid}"
 
-    def _build(self, fetched: Fetched, now: datetime, extra: Mapping[str, str] | None = None) -> Snapshot:
+    def _build(
+        self, fetched: Fetched, now: datetime, extra: Mapping[str, str] | None = None
+    ) -> Snapshot:
         """Turn the stores and what was read into one snapshot."""
         system = self._system
         layout = self._layout or Layout()
@@ -562,7 +593,12 @@ class TigoConnector(HttpConnector):
                     string_power.setdefault(panel.string_key, []).append(power[0])
             else:
                 values["panel_power"] = None
-            for param, key in (("Vin", "input_voltage"), ("Iin", "input_current"), ("RSSI", "rssi"), ("Temp", "temperature")):
+            for param, key in (
+                ("Vin", "input_voltage"),
+                ("Iin", "input_current"),
+                ("RSSI", "rssi"),
+                ("Temp", "temperature"),
+            ):
                 if param in self._minutes:
                     store = self._minutes[param]
                     got = store.latest(oid, store.newest)
@@ -581,13 +617,17 @@ class TigoConnector(HttpConnector):
             site_values["production_energy_today"] = fetched.energy_today
         if fetched.energy_lifetime is not None:
             site_values["production_energy_lifetime"] = fetched.energy_lifetime
-        readings[sid] = Readings(values=site_values, as_of=fetched.system_as_of or newest)
+        readings[sid] = Readings(
+            values=site_values, as_of=fetched.system_as_of or newest
+        )
         for store in self._minutes.values():
             store.prune(now)
         series: tuple[StatSeries, ...] = ()
         if points := pin.hourly_wh(now, zone):
             series = (
-                StatSeries(key=SERIES_KEY, name="solar production", unit="Wh", points=points),
+                StatSeries(
+                    key=SERIES_KEY, name="solar production", unit="Wh", points=points
+                ),
             )
         return Snapshot(
             sites={sid: system.site},

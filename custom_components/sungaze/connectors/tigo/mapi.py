@@ -79,7 +79,9 @@ def parse_minutes(
             continue
         if (moment := parse_local(item.get("t"), zone, day)) is None:
             continue
-        rows.append((moment, {oid: as_float(v) for oid, v in zip(order, d, strict=False)}))
+        rows.append(
+            (moment, {oid: as_float(v) for oid, v in zip(order, d, strict=False)})
+        )
     return rows
 
 
@@ -125,7 +127,9 @@ class TigoAppConnector(TigoConnector):
         """GET with If-None-Match; (body, changed). 304 gives the cached body."""
         etag, body = self._etags.get(what, ("", None))
         headers = {"If-None-Match": etag} if etag else None
-        response: HttpResponse = await self._request("GET", path, params=params, headers=headers)
+        response: HttpResponse = await self._request(
+            "GET", path, params=params, headers=headers
+        )
         if response.status == 304 and body is not None:
             return body, False
         self._raise_for_status(response, what)
@@ -138,7 +142,9 @@ class TigoAppConnector(TigoConnector):
         """Log in and list the account's systems."""
         await self._login()
         payload = await self._get_json(
-            "/api/v3/systems/query", "systems", params={"limit": 100, "page": 1, "sort": "-id"}
+            "/api/v3/systems/query",
+            "systems",
+            params={"limit": 100, "page": 1, "sort": "-id"},
         )
         return AccountInfo(
             unique_id=self._username.strip().lower(),
@@ -150,7 +156,9 @@ class TigoAppConnector(TigoConnector):
         """System, layout, CCA and equipment order (cached for hours)."""
         sid = self.system_id
         systems = await self._get_json(
-            "/api/v3/systems/query", "systems", params={"limit": 100, "page": 1, "sort": "-id"}
+            "/api/v3/systems/query",
+            "systems",
+            params={"limit": 100, "page": 1, "sort": "-id"},
         )
         self._system = next(
             (s for s in systems_of(systems) if s.system_id == sid),
@@ -165,7 +173,9 @@ class TigoAppConnector(TigoConnector):
         self._gateways = parse_sources(full, self.zone)
         self._cca = next((g.serial or g.key for g in self._gateways), None)
         self._order = equipment_order(
-            await self._get_json("/api/v4/equipments", "equipments", params={"systemId": sid})
+            await self._get_json(
+                "/api/v4/equipments", "equipments", params={"systemId": sid}
+            )
         )
         self._layout_at = now
 

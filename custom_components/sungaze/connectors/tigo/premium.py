@@ -31,7 +31,13 @@ from typing import Any, ClassVar
 import aiohttp
 
 from ...model import Alert, Severity, Snapshot, as_float
-from ..base import AccountInfo, AuthFailedError, PollCost, RateLimitedError, RequestBudget
+from ..base import (
+    AccountInfo,
+    AuthFailedError,
+    PollCost,
+    RateLimitedError,
+    RequestBudget,
+)
 from ..http import HttpResponse, parse_retry_after
 from .common import (
     ACCOUNT_PREMIUM,
@@ -148,7 +154,9 @@ class TigoPremiumConnector(TigoConnector):
             raise RateLimitedError("Tigo rate limit", retry_after=wait, period="minute")
         self._raise_for_status(response, what)
 
-    async def _get(self, path: str, what: str, params: dict[str, Any]) -> HttpResponse | None:
+    async def _get(
+        self, path: str, what: str, params: dict[str, Any]
+    ) -> HttpResponse | None:
         """GET a route; None when it is gated (402, no Premium) or absent (404)."""
         now = datetime.now(UTC)
         if (since := self._gated.get(what)) is not None and now - since < CACHE_TTL:
@@ -204,7 +212,9 @@ class TigoPremiumConnector(TigoConnector):
             self._gateways = parse_sources(sources, zone)
         fetched = Fetched()
         summary = await self._json("/data/summary", "summary", system_id=sid)
-        if isinstance(summary, dict) and isinstance(body := summary.get("summary"), dict):
+        if isinstance(summary, dict) and isinstance(
+            body := summary.get("summary"), dict
+        ):
             power = as_float(body.get("last_power_dc"))
             fetched.system_power = 0.0 if power == 1 else power
             fetched.energy_today = as_float(body.get("daily_energy_dc"))
@@ -212,7 +222,9 @@ class TigoPremiumConnector(TigoConnector):
             fetched.system_as_of = parse_local(body.get("updated_on"), zone)
         pin = self.store("Pin")
         newest = pin.newest
-        midnight = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        midnight = now.astimezone(zone).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
         start = min(newest - WINDOW, now - WINDOW) if newest else midnight
         await self._minutes_of("Pin", start, now, zone)
         newest = pin.newest or now
@@ -228,10 +240,14 @@ class TigoPremiumConnector(TigoConnector):
                 if not self._temp_works:
                     self._minutes.pop("Temp", None)
                     self._notes["Temp"] = "no module temperature from this account"
-        alerts = await self._json("/alerts/system", "alerts", system_id=sid, language="EN")
+        alerts = await self._json(
+            "/alerts/system", "alerts", system_id=sid, language="EN"
+        )
         fetched.alerts = self._alerts(alerts, zone)
         self._repairs = (
-            {"no_api_access"} if any(what in self._gated for what in ESSENTIAL) else set()
+            {"no_api_access"}
+            if any(what in self._gated for what in ESSENTIAL)
+            else set()
         )
         return self._build(fetched, now)
 
@@ -264,7 +280,9 @@ class TigoPremiumConnector(TigoConnector):
         if self._layout is None or not self._stale(self._objects_at, now):
             return
         self._objects_at = now
-        objects = await self._json("/objects/system", "objects", system_id=self.system_id)
+        objects = await self._json(
+            "/objects/system", "objects", system_id=self.system_id
+        )
         items = objects.get("objects") if isinstance(objects, dict) else None
         for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict) or not isinstance(ui := item.get("ui"), dict):
@@ -290,7 +308,9 @@ class TigoPremiumConnector(TigoConnector):
                     severity=Severity.WARNING,
                     code=str(item.get("unique_id") or item.get("alert_id")),
                     message=f"{title}: {message}" if message else title,
-                    started=parse_local(item.get("generated") or item.get("added"), zone),
+                    started=parse_local(
+                        item.get("generated") or item.get("added"), zone
+                    ),
                 )
             )
         return alerts
