@@ -49,13 +49,15 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-__all__ = ["BASIC", "PREMIUM", "SYSTEM_ID", "TigoSimulator", "demo_entry"]
+__all__ = ["BASIC", "EMPTY", "PREMIUM", "SYSTEM_ID", "TigoSimulator", "demo_entry"]
 
 SYSTEM_ID = 174596
 TZ = "America/Phoenix"
 ZONE = ZoneInfo(TZ)
 PREMIUM = ("premium@example.com", "premium-pass")
 BASIC = ("basic@example.com", "basic-pass")
+EMPTY = ("empty@example.com", "empty-pass")
+"""A Premium account that owns no system."""
 CCA_SERIAL = "04C05B800ACE"
 RATED_W = 400.0
 SHADED = "A5"
@@ -134,6 +136,7 @@ def _reports(minute: datetime) -> bool:
 class _Account:
     password: str
     premium: bool
+    owns_system: bool = True
 
 
 @dataclass
@@ -160,6 +163,7 @@ class TigoSimulator:
         self.accounts = {
             PREMIUM[0]: _Account(PREMIUM[1], True),
             BASIC[0]: _Account(BASIC[1], False),
+            EMPTY[0]: _Account(EMPTY[1], True, owns_system=False),
         }
         self._tokens: dict[str, _Token] = {}
         self._failures: list[list[Any]] = []
@@ -479,7 +483,10 @@ class TigoSimulator:
         if (refused := self._gate(request, user)) is not None:
             return refused
         remaining = self.minute_limit - len(self._window[user])
-        response = self._premium_route(path, request, self.accounts[user].premium)
+        account = self.accounts[user]
+        response = self._premium_route(
+            path, request, account.premium, owns=account.owns_system
+        )
         response.headers["X-Rate-Limit-Limit"] = str(self.minute_limit)
         response.headers["X-Rate-Limit-Remaining"] = str(max(remaining, 0))
         return response
@@ -500,12 +507,12 @@ class TigoSimulator:
         return web.json_response(self._issue(user))
 
     def _premium_route(
-        self, path: str, request: web.Request, premium: bool
+        self, path: str, request: web.Request, premium: bool, *, owns: bool = True
     ) -> web.Response:
         query = request.query
         meta = {"totalCount": 1, "pageCount": 1, "currentPage": 1, "perPage": 50}
         if path == "/systems":
-            systems = [self._system_json()] if premium else []
+            systems = [self._system_json()] if premium and owns else []
             return web.json_response(
                 {
                     "systems": systems,
@@ -641,7 +648,7 @@ class TigoSimulator:
             )
         if (refused := self._gate(request, user)) is not None:
             return refused
-        body_or_response = self._mapi_route(path, request)
+        body_or_response = self._mapi_route(path, request, self.accounts[user])
         if isinstance(body_or_response, web.Response):
             return body_or_response
         text = json.dumps(body_or_response, separators=(",", ":"))
@@ -652,10 +659,10 @@ class TigoSimulator:
             text=text, content_type="application/json", headers={"ETag": etag}
         )
 
-    def _mapi_route(self, path: str, request: web.Request) -> Any:
+    def _mapi_route(self, path: str, request: web.Request, account: _Account) -> Any:
         query = request.query
         if path == "/api/v3/systems/query":
-            return {"systems": [self._system_json()]}
+            return {"systems": [self._system_json()] if account.owns_system else []}
         sid = query.get("id") or query.get("system_id") or query.get("systemId")
         if path == f"/api/v3/systems/full/{SYSTEM_ID}":
             sid = str(SYSTEM_ID)
