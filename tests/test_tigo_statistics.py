@@ -105,7 +105,7 @@ async def test_free_account_end_to_end(
         registry.async_get_entity_id("sensor", DOMAIN, f"tigo_{panel('A1')}_rssi")
         is None
     )
-    await tick(hass, freezer, timedelta(minutes=10, seconds=5))
+    await tick(hass, freezer, timedelta(minutes=20))
     await async_wait_recording_done(hass)
     stat_id = f"{DOMAIN}:tigo_{SID}_production"
     stats = await get_instance(hass).async_add_executor_job(
