@@ -123,7 +123,8 @@ async def test_premium_identify_and_fetch(
     assert site.values["production_power"] == summary["last_power_dc"]
     assert site.as_of == datetime.fromisoformat(summary["updated_on"])
     assert [a.code for a in snapshot.alerts] == ["112"]
-    assert snapshot.repairs == ()
+    assert not any(a.repair for a in snapshot.alerts)
+    assert snapshot.series[0].energy_role == "solar"
     # Complete hours of today, from dawn to the hour before the newest minutes.
     (series,) = snapshot.series
     starts = [p.start.astimezone(ZONE).hour for p in series.points]
@@ -235,7 +236,11 @@ async def test_free_account_on_premium_api(
     account = await connector.async_identify()
     assert account.sites == ()
     snapshot = await connector.async_fetch()
-    assert snapshot.repairs == ("no_api_access",)
+    (alert,) = snapshot.alerts
+    assert alert.repair
+    assert alert.code == "402"
+    assert alert.device_id == SID
+    assert "Reconfigure" in alert.message
     assert "402" in snapshot.notes["summary"]
     assert snapshot.readings[SID].values == {}
     assert not snapshot.series

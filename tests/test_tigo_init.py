@@ -228,9 +228,10 @@ async def test_lapsed_premium_raises_a_repair(
     await setup(hass, entry)
     tigo.set_premium(PREMIUM[0], False)
     await tick(hass, freezer, timedelta(minutes=20))
-    issue = issue_registry.async_get_issue(DOMAIN, f"no_api_access_{ENTRY_ID}")
+    issue = issue_registry.async_get_issue(DOMAIN, f"alert_no_api_access_{ENTRY_ID}")
     assert issue is not None
-    assert issue.translation_key == "no_api_access"
+    assert issue.translation_key == "alert"
+    assert "no API access" in (issue.translation_placeholders or {})["message"]
     power = hass.states.get(entity_id(hass, SID, "production_power"))
     assert power is not None
     assert power.state == "unknown"
@@ -238,7 +239,10 @@ async def test_lapsed_premium_raises_a_repair(
     freezer.tick(timedelta(hours=6))
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert issue_registry.async_get_issue(DOMAIN, f"no_api_access_{ENTRY_ID}") is None
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"alert_no_api_access_{ENTRY_ID}")
+        is None
+    )
 
 
 async def _count_changes(

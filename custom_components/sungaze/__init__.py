@@ -11,10 +11,12 @@ from .coordinator import (
     build_connector,
     shared_limiter,
 )
+from .energy import async_offer as async_offer_energy
+from .members import announce_removed
 from .oauth import async_forget_tokens, async_token_provider
 from .websocket_api import async_register as async_register_websocket
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
@@ -33,6 +35,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     entry.runtime_data = coordinator
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await async_offer_energy(hass, entry)
     options = dict(entry.options)
 
     async def _async_entry_updated(
@@ -56,4 +59,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
+    announce_removed(hass, entry.entry_id)
     async_forget_tokens(hass, entry.entry_id)

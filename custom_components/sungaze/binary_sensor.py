@@ -35,6 +35,11 @@ _ALWAYS = {
 }
 
 
+def has_problem_sensor(device: Device, alerted: set[str]) -> bool:
+    """Whether a device gets alert entities (always, or once it raised one)."""
+    return device.kind in _ALWAYS or device.id in alerted
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SungazeConfigEntry,
@@ -53,8 +58,7 @@ async def async_setup_entry(
         new = [
             SungazeProblemSensor(coordinator, device)
             for device in snapshot.devices.values()
-            if device.id not in known
-            and (device.kind in _ALWAYS or device.id in alerted)
+            if device.id not in known and has_problem_sensor(device, alerted)
         ]
         known.update(entity.device_id for entity in new)
         if new:

@@ -93,8 +93,14 @@ class SungazeConfigFlow(CpsFlowMixin, *FLOWS, SungazeFlowBase, domain=DOMAIN):  
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Offer the vendors Sungaze can talk to."""
+        choices = set(CONNECTORS) | set(FLOWS_BY_VENDOR)
+
+        def order(key: str) -> tuple[int, str]:
+            flow = FLOWS_BY_VENDOR.get(key)
+            return (flow.menu_order if flow else 0, key)
+
         return self.async_show_menu(
-            step_id="user", menu_options=sorted(set(CONNECTORS) | set(FLOWS_BY_VENDOR))
+            step_id="user", menu_options=sorted(choices, key=order)
         )
 
     async def async_step_solaredge(
@@ -602,24 +608,24 @@ class SungazeOptionsFlow(OptionsFlow):
             ] = SelectSelector(
                 SelectSelectorConfig(options=list(PLANS), translation_key=CONF_PLAN)
             )
+        interval: dict[vol.Marker, Any] = {}
+        if flow is None or flow.polls:
+            interval[
+                vol.Optional(
+                    CONF_MIN_INTERVAL, description={"suggested_value": current}
+                )
+            ] = NumberSelector(
+                NumberSelectorConfig(
+                    min=1,
+                    max=180,
+                    step=1,
+                    unit_of_measurement="min",
+                    mode=NumberSelectorMode.BOX,
+                )
+            )
         return self.async_show_form(
             step_id="init",
-            data_schema=vol.Schema(
-                {
-                    **plan,
-                    vol.Optional(
-                        CONF_MIN_INTERVAL, description={"suggested_value": current}
-                    ): NumberSelector(
-                        NumberSelectorConfig(
-                            min=1,
-                            max=180,
-                            step=1,
-                            unit_of_measurement="min",
-                            mode=NumberSelectorMode.BOX,
-                        )
-                    ),
-                }
-            ),
+            data_schema=vol.Schema({**plan, **interval}),
             description_placeholders={"floor": str(floor)},
             errors=errors,
         )

@@ -23,6 +23,7 @@ VENDOR_NAMES: Final = {
     "generac": "Generac PWRcell",
     "tigo": "Tigo",
     "cps": "CPS (Chint)",
+    "home": "Sungaze",
 }
 
 MAX_INTERVAL: Final = timedelta(hours=3)

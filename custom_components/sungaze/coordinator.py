@@ -22,6 +22,7 @@ from homeassistant.helpers.sun import get_astral_event_date, get_astral_event_ne
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from . import members
 from .connectors import CONNECTORS
 from .connectors.base import (
     ApiRetiredError,
@@ -257,8 +258,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._shown_status = self.status
         self._was_failing = False
         self._registered: dict[str, Device] = {}
-        self._repairs: set[str] = set()
         self.importer = SeriesImporter(hass, entry)
+        self._alert_issues: set[str] = set()
+        self._state_store = members.state_store(hass, entry.entry_id)
         self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.budget.{budget_key}"
         )
@@ -290,9 +292,12 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             and (stored := await self._store.async_load())
         ):
             limiter.restore(stored)
+        await members.async_restore(self, self._state_store)
         if self.connector.pushes:
             self.connector.on_link = self._async_link
             await self.connector.async_start(self.async_push)
+        if self.connector.follows_members:
+            await members.async_follow(self, self._state_store)
 
     def _release_limiter(self) -> None:
         self.connector.limiter.users -= 1
@@ -303,7 +308,18 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
     async def async_shutdown(self) -> None:
         """Persist the request counters now: a reload must not forget spent credits."""
         await super().async_shutdown()
+        members.announce(self, None)
         await self._store.async_save(self.connector.limiter.as_dict())
+        if self.connector.dirty and (state := self.connector.saved_state()):
+            await self._state_store.async_save(dict(state))
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Tell entities, and the entries that follow this one, about new data."""
+        super().async_update_listeners()
+        if self.data is not None and self.last_update_success:
+            members.announce(self, self.data)
+            members.save(self, self._state_store)
 
     async def _async_update_data(self) -> Snapshot:
         """Fetch one snapshot, translating connector errors for HA."""
@@ -358,14 +374,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.last_success = dt_util.utcnow()
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("quota_exhausted"))
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
-        # Issues the connector asks for (e.g. a lapsed paid plan) last while it does.
-        for key in self._repairs - set(snapshot.repairs):
-            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
-        for key in snapshot.repairs:
-            self._raise_issue(key)
-        self._repairs = set(snapshot.repairs)
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
+        self._sync_alert_issues(snapshot)
         if snapshot.series:
             await self.importer.async_import(snapshot.series)
         if not self.connector.pushes:
@@ -421,6 +432,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         # Devices first, as for polled data: entities must find theirs named.
         self._register_devices(snapshot)
         self._remove_stale_devices(snapshot)
+        self._sync_alert_issues(snapshot)
         self.async_set_updated_data(snapshot)
 
     @callback
@@ -433,6 +445,31 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.status = "connecting" if connected else "disconnected"
         if self.data is not None:
             self.async_update_listeners()
+
+    def _sync_alert_issues(self, snapshot: Snapshot) -> None:
+        """Raise a repair issue per open alert that asks for one; clear closed ones."""
+        wanted = {
+            self._issue_id(f"alert_{alert.id}"): alert
+            for alert in snapshot.alerts
+            if alert.repair and alert.active
+        }
+        for issue_id in self._alert_issues - wanted.keys():
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        for issue_id, alert in wanted.items():
+            if issue_id not in self._alert_issues:
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    issue_id,
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.WARNING,
+                    translation_key="alert",
+                    translation_placeholders={
+                        "title": self.config_entry.title,
+                        "message": alert.message,
+                    },
+                )
+        self._alert_issues = set(wanted)
 
     def _issue_id(self, key: str) -> str:
         return f"{key}_{self.config_entry.entry_id}"

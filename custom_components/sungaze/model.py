@@ -182,6 +182,10 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
         _m("operating_mode", None, "enum", state_class=None, options=OPERATING_MODES),
+        # Whole home (combined across entries).
+        _m("derived_consumption_power", "W", "power", **_POWER),
+        _m("self_sufficiency", "%", None, precision=0),
+        _m("self_consumption", "%", None, precision=0),
         # Tigo: per-panel optimizer (TS4) readings.
         _m("panel_power", "W", "power", **_POWER),
         _m("panel_energy_today", "Wh", "energy", **_ENERGY_DAILY, technical=True),
@@ -270,6 +274,8 @@ class Alert:
     message: str
     started: datetime | None = None
     ended: datetime | None = None
+    repair: bool = False
+    """Also raise a repair issue while it is open (the user should act on it)."""
 
     @property
     def active(self) -> bool:
@@ -305,6 +311,9 @@ class StatSeries:
     unit: str
     """`kWh` or `Wh` for energy, an ISO 4217 code for money."""
     points: tuple[StatPoint, ...]
+    energy_role: str | None = None
+    """Its place in the Energy dashboard: `grid_import`, `grid_export`,
+    `grid_cost`, `grid_compensation` or `solar`; None when it has none."""
 
     @property
     def is_energy(self) -> bool:
@@ -328,9 +337,6 @@ class Snapshot:
     """Why a feature is absent (e.g. plan-gated endpoint), for diagnostics."""
     series: tuple[StatSeries, ...] = ()
     """History to import into long-term statistics (see `StatSeries`)."""
-    repairs: tuple[str, ...] = ()
-    """Repair issues the account needs (translation keys under `issues`), e.g.
-    a paid API plan that lapsed; the coordinator raises them and clears the rest."""
     fetched_at: datetime = field(
         default_factory=lambda: datetime.now(UTC), compare=False
     )
@@ -344,6 +350,28 @@ class Snapshot:
     def active_alerts(self, device_id: str) -> list[Alert]:
         """Return the open alerts of one device."""
         return [a for a in self.alerts if a.device_id == device_id and a.active]
+
+
+def site_total(snapshot: Snapshot, key: str) -> float | None:
+    """One value of a whole entry: its site devices' if they report it, else the sum.
+
+    A site device already sums its site, so adding its inverters would count
+    twice; without one, every device reporting `key` is added. None when no
+    device reports a number for it.
+    """
+    sites: list[float] = []
+    others: list[float] = []
+    for device_id, readings in snapshot.readings.items():
+        value = readings.values.get(key)
+        if (
+            not isinstance(value, int | float)
+            or (device := snapshot.devices.get(device_id)) is None
+        ):
+            continue
+        (sites if device.kind is DeviceKind.SITE else others).append(float(value))
+    if sites:
+        return sum(sites)
+    return sum(others) if others else None
 
 
 def as_float(raw: object, *, scale: float = 1.0) -> float | None:

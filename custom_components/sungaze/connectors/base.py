@@ -133,6 +133,16 @@ class AccountInfo:
     """Devices found while identifying, for the config flow to show."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """Another entry's newest snapshot, handed to a connector that follows members."""
+
+    entry_id: str
+    title: str
+    snapshot: Snapshot | None
+    """None while the member is not loaded (its last values are kept)."""
+
+
 @dataclass(slots=True)
 class RequestLimiter:
     """Enforces a `RequestBudget` before each request is sent.
@@ -299,6 +309,11 @@ class Connector(ABC):
     """True for vendors that push data (MQTT): no polling, `async_start` instead."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
+    follows_members: ClassVar[bool] = False
+    """True for a connector fed by other entries' snapshots (the whole home):
+    the HA layer calls `member_update`/`member_removed` instead of polling."""
+    dirty: bool = False
+    """True when `saved_state` has changed and should be stored."""
     own_cookie_jar: ClassVar[bool] = False
     """True when the vendor's session lives in a cookie: the entry gets an HTTP
     session with a jar of its own, so two entries cannot clobber each other."""
@@ -384,6 +399,21 @@ class Connector(ABC):
         """Release what the connector owns: its own cookie-jar session, if any."""
         if self.own_cookie_jar and self._session is not None:
             await self._session.close()
+
+    def member_update(self, member: Member) -> None:
+        """Take a member entry's newest snapshot (`follows_members` connectors)."""
+        raise NotImplementedError
+
+    def member_removed(self, entry_id: str) -> None:
+        """A member entry was removed for good (`follows_members` connectors)."""
+        raise NotImplementedError
+
+    def saved_state(self) -> Mapping[str, Any] | None:
+        """State that must survive a restart (e.g. derived counters); None: nothing."""
+        return None
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:  # noqa: B027
+        """Load what `saved_state` returned before the restart (default: nothing)."""
 
     def layout(self) -> Mapping[str, Any] | None:
         """The physical layout (e.g. inverter, string, panel tree) for a card, if known.

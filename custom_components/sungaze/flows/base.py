@@ -66,6 +66,10 @@ class SungazeFlowBase(config_entry_oauth2_flow.AbstractOAuth2FlowHandler):
     """The vendor key (menu option and step-id prefix); empty on the base."""
     reauth_key: ClassVar[str] = CONF_API_KEY
     """The secret the shared reauth step asks for again."""
+    menu_order: ClassVar[int] = 0
+    """Place in the menu: vendors (0) alphabetically, then combinations (1)."""
+    polls: ClassVar[bool] = True
+    """False for entries without an update interval to choose (pushed, combined)."""
 
     def __init__(self) -> None:
         """Start with nothing chosen."""

@@ -393,7 +393,6 @@ class TigoConnector(HttpConnector):
         self._minutes: dict[str, MinuteStore] = {}
         """Parameter (Pin, Vin, ...) -> its minutes."""
         self._notes: dict[str, str] = {}
-        self._repairs: set[str] = set()
 
     @classmethod
     def from_config(
@@ -626,7 +625,11 @@ class TigoConnector(HttpConnector):
         if points := pin.hourly_wh(now, zone):
             series = (
                 StatSeries(
-                    key=SERIES_KEY, name="solar production", unit="Wh", points=points
+                    key=SERIES_KEY,
+                    name="solar production",
+                    unit="Wh",
+                    points=points,
+                    energy_role="solar",
                 ),
             )
         return Snapshot(
@@ -636,7 +639,6 @@ class TigoConnector(HttpConnector):
             alerts=tuple(fetched.alerts),
             notes={**self._notes, **(extra or {})},
             series=series,
-            repairs=tuple(sorted(self._repairs)),
         )
 
 

@@ -244,11 +244,8 @@ class TigoPremiumConnector(TigoConnector):
             "/alerts/system", "alerts", system_id=sid, language="EN"
         )
         fetched.alerts = self._alerts(alerts, zone)
-        self._repairs = (
-            {"no_api_access"}
-            if any(what in self._gated for what in ESSENTIAL)
-            else set()
-        )
+        if any(what in self._gated for what in ESSENTIAL):
+            fetched.alerts.append(self._no_access_alert())
         return self._build(fetched, now)
 
     async def _minutes_of(
@@ -289,6 +286,26 @@ class TigoPremiumConnector(TigoConnector):
                 continue
             if (panel := self._layout.panels.get(str(item.get("id")))) is not None:
                 panel.x, panel.y = as_float(ui.get("X")), as_float(ui.get("Y"))
+
+    def _no_access_alert(self) -> Alert:
+        """Premium lapsed (402): a problem on the system that asks for a repair."""
+        return Alert(
+            id="no_api_access",
+            device_id=str(self.system_id),
+            severity=Severity.WARNING,
+            code="402",
+            message=(
+                "Tigo answers that this account has no API access (Tigo EI Premium),"
+                " so the Premium values are no longer shown. Renew Premium, or use"
+                " Reconfigure on this entry and choose the free account kind (the"
+                " Tigo app's API)."
+            ),
+            started=min(
+                (self._gated[what] for what in ESSENTIAL if what in self._gated),
+                default=None,
+            ),
+            repair=True,
+        )
 
     def _alerts(self, payload: Any, zone: tzinfo) -> list[Alert]:
         """Open (not archived) alerts of the system, on the system device."""
