@@ -230,4 +230,41 @@ async def test_reconfigure_refuses_another_system(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form(tigo)
     )
-    assert result["errors"] == {"base": "wrong_site"}
+    assert result["errors"] == {"base": "tigo_wrong_system"}
+
+
+async def test_several_systems_one_entry_each(
+    hass: HomeAssistant, tigo: TigoSimulator
+) -> None:
+    tigo.extra_systems.append({"system_id": 2024, "name": "Barn", "timezone": "UTC"})
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form(tigo)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tigo_system"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"site_id": SID}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["site_id"] == SID
+    # The next flow offers only the other system.
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form(tigo)
+    )
+    options = result["data_schema"].schema["site_id"].config["options"]
+    assert [o["value"] for o in options] == ["2024"]
+
+
+async def test_reauth_refuses_another_system(
+    hass: HomeAssistant, tigo: TigoSimulator
+) -> None:
+    entry = entry_for(tigo, site_id="999")
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"password": PREMIUM[1]}
+    )
+    assert result["errors"] == {"base": "tigo_wrong_system"}

@@ -156,6 +156,8 @@ class TigoSimulator:
     offline: bool = False
     stale_summary: bool = False
     lag_extra: timedelta = timedelta(0)
+    extra_systems: list[dict[str, Any]] = field(default_factory=list)
+    """More systems in the lists (their data routes answer 404)."""
     origin: str = ""
 
     def __post_init__(self) -> None:
@@ -512,7 +514,9 @@ class TigoSimulator:
         query = request.query
         meta = {"totalCount": 1, "pageCount": 1, "currentPage": 1, "perPage": 50}
         if path == "/systems":
-            systems = [self._system_json()] if premium and owns else []
+            systems = (
+                [self._system_json(), *self.extra_systems] if premium and owns else []
+            )
             return web.json_response(
                 {
                     "systems": systems,
@@ -662,7 +666,8 @@ class TigoSimulator:
     def _mapi_route(self, path: str, request: web.Request, account: _Account) -> Any:
         query = request.query
         if path == "/api/v3/systems/query":
-            return {"systems": [self._system_json()] if account.owns_system else []}
+            owned = [self._system_json(), *self.extra_systems]
+            return {"systems": owned if account.owns_system else []}
         sid = query.get("id") or query.get("system_id") or query.get("systemId")
         if path == f"/api/v3/systems/full/{SYSTEM_ID}":
             sid = str(SYSTEM_ID)

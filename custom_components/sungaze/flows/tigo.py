@@ -140,7 +140,7 @@ class TigoFlow(SungazeFlowBase):
                     return self.async_update_reload_and_abort(
                         entry, data_updates={CONF_PASSWORD: user_input[CONF_PASSWORD]}
                     )
-                errors["base"] = "wrong_site"
+                errors["base"] = "tigo_wrong_system"
         return self.async_show_form(
             step_id="tigo_reauth",
             data_schema=vol.Schema({vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR}),
@@ -166,7 +166,7 @@ class TigoFlow(SungazeFlowBase):
             if (account := await self._async_check(data, errors)) is not None:
                 if self._reaches(entry.data, account):
                     return self.async_update_reload_and_abort(entry, data=data)
-                errors["base"] = "wrong_site"
+                errors["base"] = "tigo_wrong_system"
             defaults = data
         return self.async_show_form(
             step_id="tigo_reconfigure",
