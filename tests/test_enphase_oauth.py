@@ -79,7 +79,14 @@ async def _start(
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["cps", "eg4", "enphase", "solaredge", "home"]
+    assert result["menu_options"] == [
+        "cps",
+        "eg4",
+        "enphase",
+        "solaredge",
+        "tigo",
+        "home",
+    ]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "enphase"}
     )
