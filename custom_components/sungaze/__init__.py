@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
+from .backfill import Backfill
 from .coordinator import (
     SungazeConfigEntry,
     SungazeCoordinator,
@@ -36,6 +37,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await async_offer_energy(hass, entry)
+    coordinator.backfill = Backfill(hass, coordinator)
+    await coordinator.backfill.async_start()
     options = dict(entry.options)
 
     async def _async_entry_updated(

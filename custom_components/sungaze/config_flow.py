@@ -27,6 +27,7 @@ from homeassistant.helpers.selector import (
 import voluptuous as vol
 
 from .application_credentials import SOLAREDGE_CALLBACK_PATH, bind_implementation
+from .backfill import CONF_BACKFILL_DAYS, DEFAULT_DAYS as DEFAULT_BACKFILL_DAYS
 from .config_flow_cps import CONF_TRANSPORT, CpsFlowMixin
 from .connectors import CONNECTORS
 from .connectors.base import (
@@ -620,6 +621,25 @@ class SungazeOptionsFlow(OptionsFlow):
                     max=180,
                     step=1,
                     unit_of_measurement="min",
+                    mode=NumberSelectorMode.BOX,
+                )
+            )
+        if CONNECTORS[self.config_entry.data[CONF_VENDOR]].history_requests_per_day:
+            interval[
+                vol.Optional(
+                    CONF_BACKFILL_DAYS,
+                    description={
+                        "suggested_value": options.get(
+                            CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS
+                        )
+                    },
+                )
+            ] = NumberSelector(
+                NumberSelectorConfig(
+                    min=0,
+                    max=365,
+                    step=1,
+                    unit_of_measurement="d",
                     mode=NumberSelectorMode.BOX,
                 )
             )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
@@ -47,6 +47,9 @@ from .const import (
 )
 from .model import Device, DeviceKind, Snapshot
 from .statistics import SeriesImporter
+
+if TYPE_CHECKING:
+    from .backfill import Backfill
 
 type SungazeConfigEntry = ConfigEntry[SungazeCoordinator]
 
@@ -259,6 +262,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._was_failing = False
         self._registered: dict[str, Device] = {}
         self.importer = SeriesImporter(hass, entry)
+        self.backfill: Backfill | None = None
         self._alert_issues: set[str] = set()
         self._state_store = members.state_store(hass, entry.entry_id)
         self._store: Store[dict[str, Any]] = Store(

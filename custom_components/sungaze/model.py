@@ -322,6 +322,21 @@ class StatSeries:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HistorySeries:
+    """Past hours of one device's energy counter, for a first-setup backfill.
+
+    `points` are the energy of each complete hour (Wh, not cumulative); they
+    are imported into the long-term statistics of the counter's own sensor,
+    before its first recorded hour.
+    """
+
+    device_id: str
+    key: str
+    """A lifetime energy metric key, e.g. `production_energy_lifetime`."""
+    points: tuple[StatPoint, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Snapshot:
     """Everything one update produced.
 

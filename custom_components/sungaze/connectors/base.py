@@ -15,14 +15,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 import hashlib
 import logging
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
-from ..model import Device, Site, Snapshot
+from ..model import Device, HistorySeries, Site, Snapshot
 
 MAX_PACING_WAIT = 5.0
 """Longest wait (s) for the minute window inside one update."""
@@ -399,6 +399,13 @@ class Connector(ABC):
         """Release what the connector owns: its own cookie-jar session, if any."""
         if self.own_cookie_jar and self._session is not None:
             await self._session.close()
+
+    history_requests_per_day: ClassVar[int] = 0
+    """Requests one past day of history costs; 0: the vendor keeps no history."""
+
+    async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
+        """Hourly energy of one past site-local day, for the first-setup backfill."""
+        raise NotImplementedError
 
     def member_update(self, member: Member) -> None:
         """Take a member entry's newest snapshot (`follows_members` connectors)."""

@@ -49,10 +49,12 @@ from ..model import (
     Alert,
     Device,
     DeviceKind,
+    HistorySeries,
     Readings,
     Severity,
     Site,
     Snapshot,
+    StatPoint,
     Value,
     as_float,
 )
@@ -492,6 +494,54 @@ class SolarEdgeConnector(Connector):
             return
         self._lifetime_base = total - (today if isinstance(today, float) else 0.0)
         self._lifetime_day = day
+
+    history_requests_per_day: ClassVar[int] = 1
+
+    async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
+        """One site-local day of hourly production (one credit: 24 h at HOUR)."""
+        if self.site_id is None:
+            return ()
+        zone = self._zone()
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        payload = await self._get(
+            f"/sites/{self.site_id}/energy",
+            {
+                "resolution": "HOUR",
+                "unit": "WH",
+                "from": _iso(start),
+                "to": _iso(start + timedelta(hours=24) - timedelta(seconds=1)),
+            },
+        )
+        unit = (
+            str(payload.get("unit") or "").upper()
+            if isinstance(payload, Mapping)
+            else ""
+        )
+        values = payload.get("values") if isinstance(payload, Mapping) else None
+        if unit not in _ENERGY_SCALE or not isinstance(values, list):
+            raise BadPayloadError(
+                "SolarEdge HOUR energy series has an unexpected shape"
+            )
+        points: list[StatPoint] = []
+        for item in values:
+            if not isinstance(item, Mapping):
+                continue
+            when = _parse_time(item.get("timestamp"))
+            value = as_float(item.get("value"))
+            # The open (current) bucket is null: only complete hours are history.
+            if when is not None and value is not None and value >= 0:
+                points.append(
+                    StatPoint(
+                        start=when.astimezone(UTC), value=value * _ENERGY_SCALE[unit]
+                    )
+                )
+        return (
+            HistorySeries(
+                device_id=str(self.site_id),
+                key="production_energy_lifetime",
+                points=tuple(points),
+            ),
+        )
 
     async def _battery(self, base: str, device: Device, now: datetime) -> Readings:
         try:
