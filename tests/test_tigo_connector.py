@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
@@ -417,3 +417,25 @@ def test_minute_store_keeps_values_over_empty_rereads() -> None:
     assert store.latest("a", t - timedelta(hours=1)) is None
     store.prune(t + timedelta(days=2))
     assert store.rows == {}
+
+
+async def test_premium_history_of_a_past_day(
+    tigo: TigoSimulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """One CSV per past day gives its hours for the first-setup backfill."""
+    freezer.move_to(NOON)
+    connector = connect(tigo, session)
+    assert await connector.async_history(date(2026, 6, 20)) == ()  # not set up yet
+    await connector.async_fetch()
+    before = len(tigo.calls)
+    (series,) = await connector.async_history(date(2026, 6, 20))
+    assert len(tigo.calls) - before == connector.history_requests_per_day == 1
+    assert series.key == "production_energy_lifetime"
+    assert series.device_id == SID
+    hours = [p.start.astimezone(ZONE).hour for p in series.points]
+    assert hours == list(range(4, 20))
+    for point in series.points:
+        local = point.start.astimezone(ZONE).replace(tzinfo=None)
+        assert point.value == pytest.approx(tigo.hour_wh(local), abs=0.01)
+    app = connect(tigo, session, "app", BASIC)
+    assert app.history_requests_per_day == 0

@@ -125,3 +125,43 @@ async def test_free_account_end_to_end(
     for row in rows:
         local = datetime.fromtimestamp(row["start"], ZONE).replace(tzinfo=None)
         assert row["state"] == pytest.approx(tigo.hour_wh(local), abs=0.01)
+
+
+async def test_first_setup_backfills_past_days(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    tigo: TigoSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Premium: seven past days of the lifetime counter, one CSV each, ending at sum 0."""
+    freezer.move_to(NOON)
+    entry = make_entry(tigo)
+    await setup(hass, entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for _ in range(3):
+        await tick(hass, freezer, timedelta(seconds=61))
+    await async_wait_recording_done(hass)
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    assert backfill.requests == 7
+    lifetime = entity_id(hass, SID, "production_energy_lifetime")
+    rows = (
+        await get_instance(hass).async_add_executor_job(
+            statistics_during_period,
+            hass,
+            NOON - timedelta(days=8),
+            NOON,
+            {lifetime},
+            "hour",
+            None,
+            {"state", "sum"},
+        )
+    )[lifetime]
+    days = {datetime.fromtimestamp(r["start"], ZONE).date() for r in rows}
+    assert len(days) == 7
+    assert rows[-1]["sum"] == pytest.approx(0.0, abs=1e-6)
+    # Hourly differences are the simulator's hours (Wh, the sensor shows kWh).
+    last = datetime.fromtimestamp(rows[-1]["start"], ZONE).replace(tzinfo=None)
+    assert rows[-1]["sum"] - rows[-2]["sum"] == pytest.approx(
+        tigo.hour_wh(last) / 1000, abs=1e-3
+    )

@@ -24,13 +24,13 @@ gives nothing), `last_power_dc` reading 1 instead of 0 at night (1 is taken as
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 import io
 from typing import Any, ClassVar
 
 import aiohttp
 
-from ...model import Alert, Severity, Snapshot, as_float
+from ...model import Alert, HistorySeries, Severity, Snapshot, as_float
 from ..base import (
     AccountInfo,
     AuthFailedError,
@@ -43,6 +43,7 @@ from .common import (
     ACCOUNT_PREMIUM,
     CACHE_TTL,
     Fetched,
+    MinuteStore,
     Row,
     SystemInfo,
     TigoConnector,
@@ -286,6 +287,46 @@ class TigoPremiumConnector(TigoConnector):
                 continue
             if (panel := self._layout.panels.get(str(item.get("id")))) is not None:
                 panel.x, panel.y = as_float(ui.get("X")), as_float(ui.get("Y"))
+
+    history_requests_per_day: ClassVar[int] = 1
+
+    async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
+        """A past site-local day's hourly production, from its minutes (one CSV).
+
+        Imported before the lifetime counter's first recorded hour, so the
+        Energy dashboard shows the days before setup.
+        """
+        if self._system is None or self.system_id is None:
+            return ()
+        zone = self.zone
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        end = start + timedelta(days=1) - timedelta(seconds=1)
+        response = await self._get(
+            "/data/aggregate",
+            "history",
+            {
+                "system_id": self.system_id,
+                "start": _local(start, zone),
+                "end": _local(end, zone),
+                "level": "min",
+                "param": "Pin",
+                "header": "id",
+            },
+        )
+        if response is None:
+            return ()
+        now = datetime.now(UTC)
+        store = MinuteStore()
+        store.merge(parse_csv(response.text, zone, now))
+        if not (points := store.hourly_wh(now, zone)):
+            return ()
+        return (
+            HistorySeries(
+                device_id=self.system_id,
+                key="production_energy_lifetime",
+                points=points,
+            ),
+        )
 
     def _no_access_alert(self) -> Alert:
         """Premium lapsed (402): a problem on the system that asks for a repair."""
