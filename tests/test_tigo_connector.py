@@ -439,3 +439,14 @@ async def test_premium_history_of_a_past_day(
         assert point.value == pytest.approx(tigo.hour_wh(local), abs=0.01)
     app = connect(tigo, session, "app", BASIC)
     assert app.history_requests_per_day == 0
+
+
+async def test_pv_off_is_a_cca_problem(
+    tigo: TigoSimulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.move_to(NOON)
+    tigo.control_state = "off"
+    snapshot = await connect(tigo, session, "app", BASIC).async_fetch()
+    (alert,) = snapshot.alerts
+    assert alert.code == "pv_off"
+    assert alert.device_id == f"{SID}_cca_301"

@@ -268,3 +268,15 @@ async def test_reauth_refuses_another_system(
         result["flow_id"], {"password": PREMIUM[1]}
     )
     assert result["errors"] == {"base": "tigo_wrong_system"}
+
+
+async def test_listed_systems_without_data_access(
+    hass: HomeAssistant, tigo: TigoSimulator
+) -> None:
+    """Systems listed but their data answers 402: still no API access."""
+    tigo.lists_without_premium = True
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form(tigo, "premium", BASIC)
+    )
+    assert result["errors"] == {"base": "tigo_no_api_access"}

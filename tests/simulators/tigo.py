@@ -156,6 +156,10 @@ class TigoSimulator:
     offline: bool = False
     stale_summary: bool = False
     lag_extra: timedelta = timedelta(0)
+    control_state: str = "on"
+    """The CCA's PV-Off state (`on` = producing)."""
+    lists_without_premium: bool = False
+    """A lapsed account still lists its systems on v3 (its data answers 402)."""
     extra_systems: list[dict[str, Any]] = field(default_factory=list)
     """More systems in the lists (their data routes answer 404)."""
     origin: str = ""
@@ -395,7 +399,7 @@ class TigoSimulator:
             "name": "Primary CCA",
             "serial": CCA_SERIAL,
             "gateway_count": 1,
-            "control_state": "on",
+            "control_state": self.control_state,
             "last_checkin": checkin.replace(tzinfo=ZONE).isoformat(),
             "timezone": TZ,
             "sw_version": "RandevuConfig_04C05B9FA214.img",
@@ -514,8 +518,9 @@ class TigoSimulator:
         query = request.query
         meta = {"totalCount": 1, "pageCount": 1, "currentPage": 1, "perPage": 50}
         if path == "/systems":
+            listed = premium or self.lists_without_premium
             systems = (
-                [self._system_json(), *self.extra_systems] if premium and owns else []
+                [self._system_json(), *self.extra_systems] if listed and owns else []
             )
             return web.json_response(
                 {

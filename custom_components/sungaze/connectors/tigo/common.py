@@ -28,6 +28,7 @@ from ...model import (
     Device,
     DeviceKind,
     Readings,
+    Severity,
     Site,
     Snapshot,
     StatPoint,
@@ -324,6 +325,8 @@ class Gateway:
     serial: str | None = None
     firmware: str | None = None
     last_checkin: datetime | None = None
+    control_state: str | None = None
+    """`on` normally; anything else is PV-Off (rapid shutdown) (tigo-cps.md A.5.4)."""
 
 
 def parse_sources(payload: Any, zone: tzinfo) -> list[Gateway]:
@@ -341,6 +344,7 @@ def parse_sources(payload: Any, zone: tzinfo) -> list[Gateway]:
                 serial=_first(item, "serial"),
                 firmware=_first(item, "sw_version"),
                 last_checkin=parse_local(item.get("last_checkin"), zone),
+                control_state=_first(item, "control_state"),
             )
         )
     return gateways
@@ -537,6 +541,7 @@ class TigoConnector(HttpConnector):
             )
         }
         readings: dict[str, Readings] = {}
+        alerts = list(fetched.alerts)
         for gateway in self._gateways:
             gid = f"{sid}_cca_{gateway.key}"
             devices[gid] = Device(
@@ -551,6 +556,17 @@ class TigoConnector(HttpConnector):
             )
             if gateway.last_checkin is not None:
                 readings[gid] = Readings(values={}, as_of=gateway.last_checkin)
+            if gateway.control_state and gateway.control_state.lower() != "on":
+                alerts.append(
+                    Alert(
+                        id=f"pv_off_{gateway.key}",
+                        device_id=gid,
+                        severity=Severity.WARNING,
+                        code="pv_off",
+                        message=f"PV-Off is active ({gateway.control_state}): "
+                        "the optimizers hold the panels off",
+                    )
+                )
         for key, label in layout.inverters.items():
             devices[f"{sid}_inverter_{key}"] = Device(
                 id=f"{sid}_inverter_{key}",
@@ -636,7 +652,7 @@ class TigoConnector(HttpConnector):
             sites={sid: system.site},
             devices=devices,
             readings=readings,
-            alerts=tuple(fetched.alerts),
+            alerts=tuple(alerts),
             notes={**self._notes, **(extra or {})},
             series=series,
         )

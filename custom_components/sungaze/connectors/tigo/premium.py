@@ -185,6 +185,14 @@ class TigoPremiumConnector(TigoConnector):
         await self._login()
         payload = await self._json("/systems", "systems", page=1, limit=100)
         systems = systems_of(payload) if payload is not None else []
+        if systems:
+            # Some accounts list their systems but get 402 on the data: probe one.
+            probe = await self._get(
+                "/data/summary", "probe", {"system_id": systems[0].system_id}
+            )
+            self._gated.pop("probe", None)
+            if probe is None:
+                systems = []
         return AccountInfo(
             unique_id=self._username.strip().lower(),
             title=self._username,
