@@ -6,6 +6,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
 from .backfill import Backfill
+from .const import CONF_VENDOR
 from .coordinator import (
     SungazeConfigEntry,
     SungazeCoordinator,
@@ -13,8 +14,10 @@ from .coordinator import (
     shared_limiter,
 )
 from .energy import async_offer as async_offer_energy
+from .flows import FLOWS_BY_VENDOR
+from .flows.base import CONF_AUTH_IMPLEMENTATION
 from .members import announce_removed
-from .oauth import async_forget_tokens, async_token_provider
+from .oauth import async_forget_tokens
 from .websocket_api import async_register as async_register_websocket
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
@@ -25,8 +28,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     async_register_websocket(hass)
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
-        await async_token_provider(hass, entry)
-        if "auth_implementation" in entry.data
+        await FLOWS_BY_VENDOR[entry.data[CONF_VENDOR]].async_token_provider(hass, entry)
+        if CONF_AUTH_IMPLEMENTATION in entry.data
         else None
     )
     # Connectors read their settings from one mapping: the data, then the options.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
+from homeassistant.components.repairs import (
+    ConfirmRepairFlow,
+    RepairsFlow,
+    RepairsFlowResult,
+)
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult
-import voluptuous as vol
+import probatio
 
 from .energy import ISSUE_PREFIX, async_add_sources, async_missing_sources, describe
 
@@ -21,13 +24,13 @@ class EnergyOfferFlow(RepairsFlow):
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
-    ) -> FlowResult:
+    ) -> RepairsFlowResult:
         """Start with the confirmation."""
         return await self.async_step_confirm()
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
-    ) -> FlowResult:
+    ) -> RepairsFlowResult:
         """List the sources; add them when confirmed."""
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None or getattr(entry, "runtime_data", None) is None:
@@ -40,7 +43,7 @@ class EnergyOfferFlow(RepairsFlow):
             return self.async_abort(reason="nothing_to_add")
         return self.async_show_form(
             step_id="confirm",
-            data_schema=vol.Schema({}),
+            data_schema=probatio.Schema({}),
             description_placeholders={
                 "title": entry.title,
                 "sources": describe(missing),

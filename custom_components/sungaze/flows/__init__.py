@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from .base import SungazeFlowBase
+from .cps import CpsFlow
+from .eg4 import EG4Flow
+from .enphase import EnphaseFlow
 from .home import HomeFlow
+from .solaredge import SolarEdgeFlow
 from .tigo import TigoFlow
 
-FLOWS: tuple[type[SungazeFlowBase], ...] = (HomeFlow, TigoFlow)
+FLOWS: tuple[type[SungazeFlowBase], ...] = (
+    CpsFlow,
+    EG4Flow,
+    EnphaseFlow,
+    SolarEdgeFlow,
+    TigoFlow,
+    HomeFlow,
+)
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 
 FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}

@@ -21,7 +21,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
 )
-import voluptuous as vol
+import probatio
 
 from ..connectors.home import (
     CONF_GRID_MEMBER,
@@ -31,7 +31,7 @@ from ..connectors.home import (
     HomeConnector,
 )
 from ..const import CONF_VENDOR, DOMAIN
-from .base import SungazeFlowBase
+from .base import SungazeFlowBase, validate_input
 
 AUTO = "auto"
 
@@ -47,17 +47,17 @@ def _candidates(hass: HomeAssistant) -> list[ConfigEntry]:
 
 def _member_fields(
     hass: HomeAssistant, members: list[str] | None, grid: str | None
-) -> dict[vol.Marker, Any]:
+) -> dict[probatio.Marker, Any]:
     entries = _candidates(hass)
     options = [SelectOptionDict(value=e.entry_id, label=e.title) for e in entries]
     chosen = members or [e.entry_id for e in entries]
     return {
-        vol.Required(CONF_MEMBERS, default=chosen): SelectSelector(
+        probatio.Required(CONF_MEMBERS, default=chosen): SelectSelector(
             SelectSelectorConfig(
                 options=options, multiple=True, mode=SelectSelectorMode.LIST
             )
         ),
-        vol.Required(CONF_GRID_MEMBER, default=grid or AUTO): SelectSelector(
+        probatio.Required(CONF_GRID_MEMBER, default=grid or AUTO): SelectSelector(
             SelectSelectorConfig(
                 options=[SelectOptionDict(value=AUTO, label="Automatic"), *options],
                 translation_key=CONF_GRID_MEMBER,
@@ -95,7 +95,7 @@ class HomeFlow(SungazeFlowBase):
         errors: dict[str, str] = {}
         if not _candidates(self.hass):
             return self.async_abort(reason="no_members")
-        if user_input is not None:
+        if user_input is not None and not (errors := validate_input(user_input)):
             if not user_input.get(CONF_MEMBERS):
                 errors[CONF_MEMBERS] = "no_member"
             else:
@@ -105,7 +105,7 @@ class HomeFlow(SungazeFlowBase):
                 return self.async_create_entry(
                     title=name,
                     data={
-                        CONF_VENDOR: self.vendor,
+                        CONF_VENDOR: HomeFlow.vendor,
                         CONF_HOME_ID: home_id,
                         CONF_NAME: name,
                         CONF_TIME_ZONE: self.hass.config.time_zone,
@@ -114,9 +114,9 @@ class HomeFlow(SungazeFlowBase):
                 )
         return self.async_show_form(
             step_id="home",
-            data_schema=vol.Schema(
+            data_schema=probatio.Schema(
                 {
-                    vol.Required(CONF_NAME, default="Home"): TextSelector(),
+                    probatio.Required(CONF_NAME, default="Home"): TextSelector(),
                     **_member_fields(self.hass, None, None),
                 }
             ),
@@ -126,7 +126,7 @@ class HomeFlow(SungazeFlowBase):
     @classmethod
     def options_fields(
         cls, entry: ConfigEntry, options: Mapping[str, Any]
-    ) -> dict[vol.Marker, Any]:
+    ) -> dict[probatio.Marker, Any]:
         """Members and the grid meter can change later."""
         return _member_fields(
             async_get_hass(), options.get(CONF_MEMBERS), options.get(CONF_GRID_MEMBER)

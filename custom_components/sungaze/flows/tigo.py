@@ -19,7 +19,7 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
 )
-import voluptuous as vol
+import probatio
 
 from ..connectors.base import AccountInfo
 from ..connectors.tigo import ACCOUNT_APP, ACCOUNT_KINDS, ACCOUNT_PREMIUM, CONF_ACCOUNT
@@ -31,6 +31,7 @@ from .base import (
     USERNAME_SELECTOR,
     SungazeFlowBase,
     flatten,
+    validate_input,
 )
 
 VENDOR = "tigo"
@@ -42,18 +43,19 @@ class TigoFlow(SungazeFlowBase):
     vendor = VENDOR
     reauth_key = CONF_PASSWORD
 
-    def _form_schema(self, defaults: Mapping[str, Any]) -> vol.Schema:
-        schema = vol.Schema(
+    def _tigo_schema(self, defaults: Mapping[str, Any]) -> probatio.Schema:
+        """Account kind, login, and the URL override in a collapsed section."""
+        schema = probatio.Schema(
             {
-                vol.Required(CONF_ACCOUNT): SelectSelector(
+                probatio.Required(CONF_ACCOUNT): SelectSelector(
                     SelectSelectorConfig(
                         options=list(ACCOUNT_KINDS), translation_key="tigo_account"
                     )
                 ),
-                vol.Required(CONF_USERNAME): USERNAME_SELECTOR,
-                vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
-                vol.Required(SECTION_ADVANCED): section(
-                    vol.Schema({vol.Optional(CONF_URL): URL_SELECTOR}),
+                probatio.Required(CONF_USERNAME): USERNAME_SELECTOR,
+                probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
+                probatio.Required(SECTION_ADVANCED): section(
+                    probatio.Schema({probatio.Optional(CONF_URL): URL_SELECTOR}),
                     {"collapsed": True},
                 ),
             }
@@ -65,7 +67,7 @@ class TigoFlow(SungazeFlowBase):
             suggested[SECTION_ADVANCED] = {CONF_URL: suggested.pop(CONF_URL)}
         return self.add_suggested_values_to_schema(schema, suggested)
 
-    async def _async_check(
+    async def _async_tigo_check(
         self, data: Mapping[str, Any], errors: dict[str, str]
     ) -> AccountInfo | None:
         """Identify; an account with no system is an error of its own kind."""
@@ -82,9 +84,11 @@ class TigoFlow(SungazeFlowBase):
         """Ask for the account kind and the Tigo login."""
         errors: dict[str, str] = {}
         defaults: dict[str, Any] = {CONF_ACCOUNT: ACCOUNT_PREMIUM}
-        if user_input is not None:
+        if user_input is not None and (errors := validate_input(user_input)):
+            defaults = flatten({CONF_VENDOR: VENDOR}, user_input)
+        elif user_input is not None:
             data = flatten({CONF_VENDOR: VENDOR}, user_input)
-            if (account := await self._async_check(data, errors)) is not None:
+            if (account := await self._async_tigo_check(data, errors)) is not None:
                 self._data, self._sites = data, account.sites
                 return await self.async_step_tigo_system()
             defaults = dict(data)
@@ -93,7 +97,7 @@ class TigoFlow(SungazeFlowBase):
                 defaults[CONF_ACCOUNT] = ACCOUNT_APP
                 defaults.pop(CONF_URL, None)
         return self.async_show_form(
-            step_id="tigo", data_schema=self._form_schema(defaults), errors=errors
+            step_id="tigo", data_schema=self._tigo_schema(defaults), errors=errors
         )
 
     async def async_step_tigo_system(
@@ -111,9 +115,9 @@ class TigoFlow(SungazeFlowBase):
             return await self._async_create_site(free[0])
         return self.async_show_form(
             step_id="tigo_system",
-            data_schema=vol.Schema(
+            data_schema=probatio.Schema(
                 {
-                    vol.Required(CONF_SITE_ID): SelectSelector(
+                    probatio.Required(CONF_SITE_ID): SelectSelector(
                         SelectSelectorConfig(
                             options=[
                                 SelectOptionDict(value=s.id, label=s.name) for s in free
@@ -124,7 +128,9 @@ class TigoFlow(SungazeFlowBase):
             ),
         )
 
-    def _reaches(self, entry_data: Mapping[str, Any], account: AccountInfo) -> bool:
+    def _tigo_reaches(
+        self, entry_data: Mapping[str, Any], account: AccountInfo
+    ) -> bool:
         return any(site.id == entry_data[CONF_SITE_ID] for site in account.sites)
 
     async def async_step_tigo_reauth(
@@ -133,17 +139,19 @@ class TigoFlow(SungazeFlowBase):
         """Tigo refused the stored login: ask for the password again."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := validate_input(user_input)):
             data = {**entry.data, CONF_PASSWORD: user_input[CONF_PASSWORD]}
-            if (account := await self._async_check(data, errors)) is not None:
-                if self._reaches(entry.data, account):
+            if (account := await self._async_tigo_check(data, errors)) is not None:
+                if self._tigo_reaches(entry.data, account):
                     return self.async_update_reload_and_abort(
                         entry, data_updates={CONF_PASSWORD: user_input[CONF_PASSWORD]}
                     )
                 errors["base"] = "tigo_wrong_system"
         return self.async_show_form(
             step_id="tigo_reauth",
-            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR}),
+            data_schema=probatio.Schema(
+                {probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR}
+            ),
             description_placeholders={
                 "title": entry.title,
                 "username": entry.data[CONF_USERNAME],
@@ -158,19 +166,21 @@ class TigoFlow(SungazeFlowBase):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         defaults: Mapping[str, Any] = entry.data
-        if user_input is not None:
+        if user_input is not None and (errors := validate_input(user_input)):
+            defaults = flatten(dict(entry.data), user_input)
+        elif user_input is not None:
             data = flatten(
                 {CONF_VENDOR: VENDOR, CONF_SITE_ID: entry.data[CONF_SITE_ID]},
                 user_input,
             )
-            if (account := await self._async_check(data, errors)) is not None:
-                if self._reaches(entry.data, account):
+            if (account := await self._async_tigo_check(data, errors)) is not None:
+                if self._tigo_reaches(entry.data, account):
                     return self.async_update_reload_and_abort(entry, data=data)
                 errors["base"] = "tigo_wrong_system"
             defaults = data
         return self.async_show_form(
             step_id="tigo_reconfigure",
-            data_schema=self._form_schema(defaults),
+            data_schema=self._tigo_schema(defaults),
             description_placeholders={"title": entry.title},
             errors=errors,
         )
