@@ -14,7 +14,7 @@ from custom_components.sungaze.connectors.base import (
     ConnectionFailedError,
     RateLimitedError,
 )
-from custom_components.sungaze.connectors.tigo import TigoConnector
+from custom_components.sungaze.connectors.tigo import TigoClient, TigoConnector
 from custom_components.sungaze.connectors.tigo.common import (
     MinuteStore,
     parse_layout,
@@ -53,7 +53,7 @@ def connect(
     http: aiohttp.ClientSession,
     account: str = "premium",
     login: tuple[str, str] = PREMIUM,
-) -> TigoConnector:
+) -> TigoClient:
     return TigoConnector.from_config(
         http,
         {
@@ -450,3 +450,32 @@ async def test_pv_off_is_a_cca_problem(
     (alert,) = snapshot.alerts
     assert alert.code == "pv_off"
     assert alert.device_id == f"{SID}_cca_301"
+
+
+async def test_lapsed_premium_drops_the_panel_values(
+    tigo: TigoSimulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """After a 402 the last values are not kept as if they were current."""
+    freezer.move_to(NOON)
+    connector = connect(tigo, session)
+    await connector.async_fetch()
+    tigo.set_premium(PREMIUM[0], False)
+    freezer.tick(timedelta(minutes=15))
+    snapshot = await connector.async_fetch()
+    a1 = snapshot.readings[f"{SID}_panel_{OBJECT_IDS['A1']}"]
+    assert a1.values["panel_power"] is None
+    assert a1.as_of is None
+    assert "input_voltage" not in a1.values
+    assert any(alert.repair for alert in snapshot.alerts)
+
+
+def test_each_kind_has_its_budget() -> None:
+    """The shared limiter gets the kind's minute cap, not an unlimited default."""
+    premium = TigoConnector.budget_for({"account": "premium"}, {})
+    app = TigoConnector.budget_for({"account": "app"}, {})
+    assert premium.per_minute == 50
+    assert app.per_minute == 20
+    key = TigoConnector.budget_key
+    assert key({"account": "app", "username": "A@x"}) == key(
+        {"account": "app", "username": "a@x ", "site_id": "2"}
+    )

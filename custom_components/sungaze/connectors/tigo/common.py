@@ -362,11 +362,10 @@ class Fetched:
     alerts: list[Alert] = field(default_factory=list)
 
 
-class TigoConnector(HttpConnector):
+class TigoClient(HttpConnector):
     """One Tigo system: the shared half of both access kinds.
 
-    `from_config` builds the Premium (API v3) or the app-API client from the
-    entry's `account` kind. Entries of one login share one request limiter.
+    Entries of one login share one request limiter.
     """
 
     vendor: ClassVar[str] = "tigo"
@@ -404,16 +403,9 @@ class TigoConnector(HttpConnector):
         session: aiohttp.ClientSession,
         data: Mapping[str, Any],
         limiter: RequestLimiter | None = None,
-    ) -> TigoConnector:
-        """Build the client of the entry's account kind."""
-        from .mapi import TigoAppConnector
-        from .premium import TigoPremiumConnector
-
-        kind = data.get(CONF_ACCOUNT, ACCOUNT_PREMIUM)
-        target: type[TigoConnector] = (
-            TigoAppConnector if kind == ACCOUNT_APP else TigoPremiumConnector
-        )
-        return target(
+    ) -> TigoClient:
+        """Build this client (the package's `TigoConnector` picks the kind)."""
+        return cls(
             session,
             username=str(data.get("username", "")),
             password=str(data.get("password", "")),
@@ -616,7 +608,8 @@ class TigoConnector(HttpConnector):
             ):
                 if param in self._minutes:
                     store = self._minutes[param]
-                    got = store.latest(oid, store.newest)
+                    # Only as fresh as the power: never a stale voltage beside it.
+                    got = store.latest(oid, newest or store.newest)
                     values[key] = got[0] if got else None
             if oid in fetched.panel_energy:
                 values["panel_energy_today"] = fetched.panel_energy[oid]

@@ -39,7 +39,7 @@ from .common import (
     Fetched,
     Row,
     SystemInfo,
-    TigoConnector,
+    TigoClient,
     parse_layout,
     parse_local,
     parse_sources,
@@ -85,7 +85,7 @@ def parse_minutes(
     return rows
 
 
-class TigoAppConnector(TigoConnector):
+class TigoAppConnector(TigoClient):
     """A Tigo system through the app's (undocumented) API: free accounts."""
 
     kind: ClassVar[str] = ACCOUNT_APP

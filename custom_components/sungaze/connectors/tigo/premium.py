@@ -46,7 +46,7 @@ from .common import (
     MinuteStore,
     Row,
     SystemInfo,
-    TigoConnector,
+    TigoClient,
     parse_layout,
     parse_local,
     parse_sources,
@@ -100,7 +100,7 @@ def _local(moment: datetime, zone: tzinfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-class TigoPremiumConnector(TigoConnector):
+class TigoPremiumConnector(TigoClient):
     """A Tigo system through the Premium API v3."""
 
     kind: ClassVar[str] = ACCOUNT_PREMIUM
@@ -273,6 +273,8 @@ class TigoPremiumConnector(TigoConnector):
             },
         )
         if response is None:
+            if param in self._gated:  # no Premium: its values go, not frozen
+                self._minutes.pop(param, None)
             return None
         if "json" in response.headers.get("Content-Type", ""):
             self._log_once(f"json_{param}", f"Tigo answered JSON, not CSV, for {param}")
