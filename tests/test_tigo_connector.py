@@ -307,14 +307,25 @@ async def test_app_api_errors(
 async def test_night_is_quiet(
     tigo: TigoSimulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
 ) -> None:
-    """Before dawn nothing came: unknown, no error; after dusk: real zeros."""
+    """Nothing came: unknown, no error; otherwise the last real zeros at dusk."""
     freezer.move_to(datetime(2026, 6, 21, 10, 0, tzinfo=UTC))  # 03:00 local
-    connector = connect(tigo, session)
-    snapshot = await connector.async_fetch()
+    tigo.lag_extra = timedelta(days=2)  # the CCA has sent nothing for days
+    snapshot = await connect(tigo, session).async_fetch()
     a1 = snapshot.readings[f"{SID}_panel_{OBJECT_IDS['A1']}"]
     assert a1.values["panel_power"] is None
     assert a1.as_of is None
     assert not snapshot.series
+    tigo.lag_extra = timedelta(0)
+    for kind, login in (("premium", PREMIUM), ("app", BASIC)):
+        # Started at night: yesterday's dusk zeros, with their time.
+        snapshot = await connect(tigo, session, kind, login).async_fetch()
+        a1 = snapshot.readings[f"{SID}_panel_{OBJECT_IDS['A1']}"]
+        assert a1.values["panel_power"] == 0.0, kind
+        assert a1.as_of is not None
+        assert a1.as_of.astimezone(ZONE).replace(tzinfo=None) > datetime(
+            2026, 6, 20, 19
+        )
+        assert snapshot.readings[SID].values["production_power"] == 0.0
     freezer.move_to(datetime(2026, 6, 22, 5, 0, tzinfo=UTC))  # 22:00 local
     late = await connect(tigo, session).async_fetch()
     a1 = late.readings[f"{SID}_panel_{OBJECT_IDS['A1']}"]

@@ -100,6 +100,7 @@ class TigoAppConnector(TigoClient):
         self._etags: dict[str, tuple[str, Any]] = {}
         """Route -> (ETag, parsed body) for conditional requests."""
         self._energy: Fetched = Fetched()
+        self._looked_back = False
 
     @property
     def cost(self) -> PollCost:
@@ -196,17 +197,15 @@ class TigoAppConnector(TigoClient):
         if self._cca is None:
             self._notes["summary"] = "no CCA listed: no minute data"
         else:
-            body, changed = await self._cached(
-                "/api/v4/system/summary/summary",
-                f"pin-{day}",
-                system_id=self.system_id,
-                date=day,
-                temp="pin",
-                uid=self._cca,
-                resourceId=f"data-{day}-pin-{self._cca}",
-            )
-            if changed:
-                self.store("Pin").merge(parse_minutes(body, self._order, zone, day))
+            await self._minutes_of(day, zone)
+            if self.store("Pin").newest is None and not self._looked_back:
+                # Started before today's first minute: yesterday's last real
+                # values (dusk zeros) rather than unknown until sunrise.
+                self._looked_back = True
+                yesterday = (
+                    now.astimezone(zone).date() - timedelta(days=1)
+                ).isoformat()
+                await self._minutes_of(yesterday, zone)
         energy, changed = await self._cached(
             "/api/v4/system/summary/aggenergy",
             f"energy-{day}",
@@ -230,6 +229,20 @@ class TigoAppConnector(TigoClient):
         # Old days' conditional answers are never asked again.
         self._etags = {k: v for k, v in self._etags.items() if k.endswith(day)}
         return self._build(fetched, now)
+
+    async def _minutes_of(self, day: str, zone: tzinfo) -> None:
+        """One site-local day of per-minute panel power (conditional request)."""
+        body, changed = await self._cached(
+            "/api/v4/system/summary/summary",
+            f"pin-{day}",
+            system_id=self.system_id,
+            date=day,
+            temp="pin",
+            uid=self._cca,
+            resourceId=f"data-{day}-pin-{self._cca}",
+        )
+        if changed:
+            self.store("Pin").merge(parse_minutes(body, self._order, zone, day))
 
     @staticmethod
     def _parse_energy(payload: Any, zone: tzinfo) -> Fetched:

@@ -234,7 +234,10 @@ class TigoPremiumConnector(TigoClient):
         midnight = now.astimezone(zone).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        start = min(newest - WINDOW, now - WINDOW) if newest else midnight
+        # First read: the whole day, or since yesterday afternoon before noon, so
+        # a start at night shows the last real values (dusk zeros), not unknown.
+        first = min(midnight, now - timedelta(hours=12))
+        start = min(newest - WINDOW, now - WINDOW) if newest else first
         await self._minutes_of("Pin", start, now, zone)
         newest = pin.newest or now
         for param in TECHNICAL:
