@@ -488,3 +488,18 @@ def test_each_kind_has_its_budget() -> None:
     assert key({"account": "app", "username": "A@x"}) == key(
         {"account": "app", "username": "a@x ", "site_id": "2"}
     )
+
+
+def test_hours_survive_the_end_of_summer_time() -> None:
+    """Denver's repeated 01:00 on 1 November 2026 gives two hours, not one."""
+    zone = site_zone("America/Denver")
+    store = MinuteStore()
+    first = datetime(2026, 11, 1, 7, 0, tzinfo=UTC)  # 01:00 MDT
+    rows = [(first + timedelta(minutes=m), {"a": 60.0}) for m in range(120)]
+    store.merge(rows)
+    assert {m.astimezone(zone).hour for m, _ in rows} == {1}
+    points = store.hourly_wh(first + timedelta(hours=3))
+    assert [(p.start, p.value) for p in points] == [
+        (first, 60.0),
+        (first + timedelta(hours=1), 60.0),
+    ]

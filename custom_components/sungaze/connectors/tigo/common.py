@@ -240,9 +240,11 @@ class MinuteStore:
                 return value, moment
         return None
 
-    def hourly_wh(self, now: datetime, zone: tzinfo) -> tuple[StatPoint, ...]:
+    def hourly_wh(self, now: datetime) -> tuple[StatPoint, ...]:
         """The array's energy per complete hour: minute power (W) / 60 summed.
 
+        Hours are UTC hours, as in long-term statistics: a repeated local hour
+        at the end of summer time stays two hours, and half-hour zones align.
         An hour is complete once its last minute arrived, or once it is long
         gone (`SETTLED`); hours without any sample (night) are left out. The
         current hour never counts.
@@ -253,8 +255,7 @@ class MinuteStore:
             values = [v for v in row.values() if v is not None]
             if not values:
                 continue
-            local = moment.astimezone(zone)
-            start = local.replace(minute=0, second=0, microsecond=0)
+            start = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
             hours[start] = hours.get(start, 0.0) + sum(values) / 60.0
         points: list[StatPoint] = []
         for start in sorted(hours):
@@ -264,9 +265,7 @@ class MinuteStore:
                 newest is not None and newest >= last_minute
             ) or now - end >= SETTLED
             if done and end <= now:
-                points.append(
-                    StatPoint(start=start.astimezone(UTC), value=round(hours[start], 3))
-                )
+                points.append(StatPoint(start=start, value=round(hours[start], 3)))
         return tuple(points)
 
 
@@ -522,7 +521,6 @@ class TigoClient(HttpConnector):
         layout = self._layout or Layout()
         assert system is not None  # noqa: S101 - fetched before building
         sid = system.system_id
-        zone = self.zone
         devices: dict[str, Device] = {
             sid: Device(
                 id=sid,
@@ -631,7 +629,7 @@ class TigoClient(HttpConnector):
         for store in self._minutes.values():
             store.prune(now)
         series: tuple[StatSeries, ...] = ()
-        if points := pin.hourly_wh(now, zone):
+        if points := pin.hourly_wh(now):
             series = (
                 StatSeries(
                     key=SERIES_KEY,

@@ -331,7 +331,7 @@ class TigoPremiumConnector(TigoClient):
         now = datetime.now(UTC)
         store = MinuteStore()
         store.merge(parse_csv(response.text, zone, now))
-        if not (points := store.hourly_wh(now, zone)):
+        if not (points := store.hourly_wh(now)):
             return ()
         return (
             HistorySeries(
