@@ -503,3 +503,25 @@ def test_hours_survive_the_end_of_summer_time() -> None:
         (first, 60.0),
         (first + timedelta(hours=1), 60.0),
     ]
+
+
+async def test_revised_hours_are_sent_again(
+    tigo: TigoSimulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """An hour first seen with empty cells is corrected when Tigo fills them."""
+    freezer.move_to(datetime(2026, 6, 21, 15, 0, tzinfo=UTC))  # 08:00 local
+    connector = connect(tigo, session)
+    seen: dict[datetime, list[float]] = {}
+    for _ in range(48):  # four hours of five-minute looks
+        snapshot = await connector.async_fetch()
+        for point in snapshot.series[0].points if snapshot.series else ():
+            values = seen.setdefault(point.start, [])
+            if not values or values[-1] != point.value:
+                values.append(point.value)
+        freezer.tick(timedelta(minutes=5))
+    revised = [start for start, values in seen.items() if len(values) > 1]
+    assert revised  # some hour was first imported short, then again
+    for start in revised:
+        local = start.astimezone(ZONE).replace(tzinfo=None)
+        assert seen[start][0] < seen[start][-1]
+        assert seen[start][-1] == pytest.approx(tigo.hour_wh(local), abs=0.01)
