@@ -110,11 +110,14 @@ def _publish(
     return time.perf_counter()
 
 
-async def mqtt(seconds: float) -> None:
-    """Messages a second handled without backlog."""
+RATES: tuple[int | None, ...] = (50, 200, 500, 1000, 2000, 4000, 6000, 8000, None)
+
+
+async def mqtt(seconds: float, rates: tuple[int | None, ...] = RATES) -> float | None:
+    """Messages a second handled without backlog (the highest rate kept up)."""
     if MOSQUITTO is None:
         print("MQTT: skipped, mosquitto is not installed")
-        return
+        return None
     broker = MosquittoBroker()
     await broker.async_start()
     publisher = CpsGatewayPublisher(broker.host, broker.port)
@@ -134,7 +137,7 @@ async def mqtt(seconds: float) -> None:
     print(f"  {'offered/s':>10} {'handled/s':>10} {'lag':>8} {'pushes':>7}  verdict")
     step = 0
     best = 0.0
-    for rate in (50, 200, 500, 1000, 2000, 4000, 6000, 8000, None):
+    for rate in rates:
         count = int(rate * seconds) if rate else 20000
         payloads = [
             json.dumps(
@@ -180,6 +183,7 @@ async def mqtt(seconds: float) -> None:
     await connector.async_close()
     await publisher.async_disconnect()
     await broker.async_close()
+    return best
 
 
 async def main() -> None:

@@ -36,7 +36,7 @@ from freezegun import freeze_time
 
 from custom_components.sungaze.connectors.base import RateLimitedError, RequestLimiter
 from custom_components.sungaze.connectors.enphase import PLANS, EnphaseConnector
-from custom_components.sungaze.coordinator import Daylight, plan_interval
+from custom_components.sungaze.planner import Daylight, plan_interval
 from tests.simulators.enphase import EnphaseSimulator, SimSystem
 
 PHOENIX = LocationInfo("Phoenix", "US", "America/Phoenix", 33.45, -112.07)

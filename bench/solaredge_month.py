@@ -25,7 +25,7 @@ from astral.sun import sun
 from freezegun import freeze_time
 
 from custom_components.sungaze.connectors.solaredge import SolarEdgeConnector
-from custom_components.sungaze.coordinator import Daylight, plan_interval
+from custom_components.sungaze.planner import Daylight, plan_interval
 from tests.simulators.solaredge import SimSite, SolarEdgeSimulator
 
 PHOENIX = LocationInfo("Phoenix", "US", "America/Phoenix", 33.45, -112.07)

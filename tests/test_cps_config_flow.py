@@ -314,16 +314,16 @@ def test_translations_cover_the_cps_steps() -> None:
     import json
     from pathlib import Path
 
-    from custom_components.sungaze.flows import cps as config_flow_cps
+    from custom_components.sungaze.flows import cps as cps_flow
 
-    root = Path(config_flow_cps.__file__).parents[1]
+    root = Path(cps_flow.__file__).parents[1]
     strings = json.loads((root / "strings.json").read_text())
     english = json.loads((root / "translations" / "en.json").read_text())
     fields = {
-        "cps_modbus": config_flow_cps._cps_modbus_schema(),
-        "cps_mqtt": config_flow_cps._cps_mqtt_schema(),
-        "cps_modbus_reconfigure": config_flow_cps._cps_modbus_schema(),
-        "cps_mqtt_reconfigure": config_flow_cps._cps_mqtt_schema(),
+        "cps_modbus": cps_flow._cps_modbus_schema(),
+        "cps_mqtt": cps_flow._cps_mqtt_schema(),
+        "cps_modbus_reconfigure": cps_flow._cps_modbus_schema(),
+        "cps_mqtt_reconfigure": cps_flow._cps_mqtt_schema(),
     }
     for texts in (strings, english):
         steps = texts["config"]["step"]

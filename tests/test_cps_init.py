@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+import re
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
+    EVENT_HOMEASSISTANT_STOP,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
@@ -432,3 +434,34 @@ async def _eventually(check: Callable[[], bool], tries: int = 200) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+async def test_ha_stop_closes_the_broker_link_cleanly(
+    phoenix: HomeAssistant, mosquitto: MosquittoBroker
+) -> None:
+    """On HA stop (not only on unload) the MQTT client says goodbye to the broker."""
+    gateway = CpsGatewayPublisher(
+        mosquitto.host,
+        mosquitto.port,
+        models={1: InverterModel(SCA60KTL)},
+        username=MQTT_USER,
+        password=MQTT_PASSWORD,
+    )
+    await gateway.async_connect()
+    entry = _mqtt_entry(mosquitto)
+    try:
+        coordinator = await _setup(phoenix, entry)
+        assert coordinator.connector.connected
+        phoenix.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+        await phoenix.async_block_till_done()
+        assert not coordinator.connector.connected
+        # mosquitto: "disconnected." after a DISCONNECT packet (clean), else
+        # "closed its connection" or a socket error.
+        goodbye = re.compile(r"Client sungaze-\S+ (disconnected\.|closed its|Socket)")
+        await _eventually(lambda: goodbye.search(mosquitto.log()) is not None)
+        found = goodbye.search(mosquitto.log())
+        assert found is not None
+        assert found.group(1) == "disconnected."
+    finally:
+        await phoenix.config_entries.async_unload(entry.entry_id)
+        await gateway.async_disconnect()

@@ -1,6 +1,10 @@
 """The request planner: spend the quota where the sun is, never overspend."""
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 
@@ -10,10 +14,17 @@ from custom_components.sungaze.connectors.base import (
     RequestBudget,
     RequestLimiter,
 )
-from custom_components.sungaze.coordinator import (
+from custom_components.sungaze.planner import (
+    BACKOFF_MAX,
+    CATCH_UP,
+    MIN_WAIT,
     Daylight,
+    backoff_delay,
     daily_allowance,
+    next_month_start,
     plan_interval,
+    steady_allowance,
+    sustainable_minutes,
 )
 
 BUDGET = RequestBudget(per_minute=10, per_month=2000, reserve=0.1)
@@ -155,3 +166,73 @@ def test_limiter_counters_round_trip() -> None:
     )
     assert stale.month_used == 0
     assert stale.month_left == 2000
+
+
+def test_planner_imports_without_home_assistant() -> None:
+    """The planner (and the limiter beside it) load without Home Assistant."""
+    code = (
+        "import sys\n"
+        "import custom_components.sungaze.planner\n"
+        "import custom_components.sungaze.connectors.base\n"
+        "print(sorted(m for m in sys.modules if m.startswith('homeassistant')))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(  # noqa: S603  (our own interpreter and code)
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_next_month_start() -> None:
+    """One month-end rule for every month length, December included."""
+    assert next_month_start(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == datetime(
+        2027, 1, 1, tzinfo=UTC
+    )
+    assert next_month_start(datetime(2026, 2, 3, 5, tzinfo=UTC)) == datetime(
+        2026, 3, 1, tzinfo=UTC
+    )
+
+
+def test_steady_allowance_takes_the_tighter_period() -> None:
+    """A daily cap tighter than the month's share wins; users split it."""
+    budget = RequestBudget(per_day=30, per_month=3100, reserve=0.0)
+    assert steady_allowance(budget) == pytest.approx(30)
+    assert steady_allowance(budget, users=2) == pytest.approx(15)
+    assert steady_allowance(RequestBudget()) is None
+
+
+def test_sustainable_minutes() -> None:
+    """The shortest interval the quota sustains all month, for the worst month."""
+    # 1800 usable credits / 31 days = 58/day; less 7 fixed = 51 / 3 = 17 polls
+    # over 16 hours of daylight: one every 57 minutes.
+    assert sustainable_minutes(COST, BUDGET) == 57
+    round_the_clock = PollCost(per_poll=1, min_interval=timedelta(minutes=5))
+    assert sustainable_minutes(round_the_clock, RequestBudget(per_day=1440)) == 5
+    assert sustainable_minutes(round_the_clock, RequestBudget()) == 5
+
+
+def test_catch_up_and_shortest_wait() -> None:
+    """Postponed calls come back after the minute window; no wait is under 30 s."""
+    limiter = RequestLimiter(RequestBudget())
+    cost = PollCost(per_poll=1, min_interval=timedelta(seconds=5), catch_up=True)
+    assert plan_interval(cost, RequestBudget(), limiter, NOON, None) == CATCH_UP
+    cost = PollCost(per_poll=1, min_interval=timedelta(seconds=5))
+    assert plan_interval(cost, RequestBudget(), limiter, NOON, None) == MIN_WAIT
+
+
+def test_backoff_grows_and_is_bounded() -> None:
+    """1, 2, 4 … minutes up to two hours; Retry-After is a floor, itself bounded."""
+    waits = [backoff_delay(n) for n in range(1, 12)]
+    assert waits[:4] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
+    assert all(a <= b for a, b in pairwise(waits))
+    assert waits[-1] == BACKOFF_MAX == timedelta(hours=2)
+    assert backoff_delay(10_000) == BACKOFF_MAX
+    assert backoff_delay(0) == timedelta(0)
+    assert backoff_delay(1, retry_after=300) == timedelta(minutes=5)
+    assert backoff_delay(5, retry_after=30) == timedelta(minutes=16)
+    # A stray month-long Retry-After must not take the entry out for weeks.
+    assert backoff_delay(1, retry_after=20 * 86400) == BACKOFF_MAX

@@ -1,30 +1,34 @@
-"""Sungaze: a home's whole solar estate in Home Assistant."""
+"""Sungaze: a home's whole solar estate in Home Assistant.
+
+The HA adapter is imported when an entry is set up (HA has imported it by then
+with the preloaded config flow), so the HA-free parts of the package (model,
+connectors, planner) import without Home Assistant.
+"""
 
 from __future__ import annotations
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from typing import TYPE_CHECKING
 
-from .backfill import Backfill
-from .const import CONF_VENDOR
-from .coordinator import (
-    SungazeConfigEntry,
-    SungazeCoordinator,
-    build_connector,
-    shared_limiter,
-)
-from .energy import async_offer as async_offer_energy
-from .flows import FLOWS_BY_VENDOR
-from .flows.base import CONF_AUTH_IMPLEMENTATION
-from .members import announce_removed
-from .oauth import async_forget_tokens
-from .websocket_api import async_register as async_register_websocket
+if TYPE_CHECKING:
+    from homeassistant.core import Event, HomeAssistant
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
+    from .coordinator import SungazeConfigEntry
+
+PLATFORMS: list[str] = ["binary_sensor", "event", "sensor"]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
     """Connect to the vendor, fetch a first snapshot and create the entities."""
+    from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+
+    from .backfill import Backfill
+    from .const import CONF_VENDOR
+    from .coordinator import SungazeCoordinator, build_connector, shared_limiter
+    from .energy import async_offer as async_offer_energy
+    from .flows import FLOWS_BY_VENDOR
+    from .flows.base import CONF_AUTH_IMPLEMENTATION
+    from .websocket_api import async_register as async_register_websocket
+
     async_register_websocket(hass)
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
@@ -52,6 +56,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
             await hass.config_entries.async_reload(entry.entry_id)
 
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+
+    async def _async_close(event: Event) -> None:
+        """Close a push link cleanly when HA stops (the broker sees a goodbye).
+
+        HTTP sessions are HA's: it closes them itself after the stop.
+        """
+        await connector.async_close()
+
+    if connector.pushes:
+        # Not listen_once: the unload after the stop would remove it again.
+        entry.async_on_unload(
+            hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_close)
+        )
     return True
 
 
@@ -65,5 +82,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
+    from .members import announce_removed
+    from .oauth import async_forget_tokens
+
     announce_removed(hass, entry.entry_id)
     async_forget_tokens(hass, entry.entry_id)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from homeassistant.components.binary_sensor import (
-    BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -35,9 +36,9 @@ _ALWAYS = {
 }
 
 
-def has_problem_sensor(device: Device, alerted: set[str]) -> bool:
+def has_problem_sensor(coordinator: SungazeCoordinator, device: Device) -> bool:
     """Whether a device gets alert entities (always, or once it raised one)."""
-    return device.kind in _ALWAYS or device.id in alerted
+    return device.kind in _ALWAYS or bool(coordinator.device_alerts(device.id))
 
 
 async def async_setup_entry(
@@ -50,22 +51,27 @@ async def async_setup_entry(
     known: set[str] = set()
 
     @callback
-    def add_new() -> None:
+    def add_new(device_ids: Iterable[str] | None = None) -> None:
+        """Add problem sensors for the given devices (None: all) that need one."""
         snapshot = coordinator.data
-        if snapshot is None:
-            return
-        alerted = {alert.device_id for alert in snapshot.alerts}
         new = [
             SungazeProblemSensor(coordinator, device)
-            for device in snapshot.devices.values()
-            if device.id not in known and has_problem_sensor(device, alerted)
+            for device_id in (snapshot.devices if device_ids is None else device_ids)
+            if device_id not in known
+            and (device := snapshot.devices.get(device_id)) is not None
+            and has_problem_sensor(coordinator, device)
         ]
         known.update(entity.device_id for entity in new)
         if new:
             async_add_entities(new)
 
+    @callback
+    def on_update() -> None:
+        """Look only at the devices that changed."""
+        add_new(coordinator.changed)
+
     add_new()
-    entry.async_on_unload(coordinator.async_add_listener(add_new))
+    entry.async_on_unload(coordinator.async_add_listener(on_update))
 
 
 class SungazeProblemSensor(SungazeEntity, BinarySensorEntity):
@@ -77,15 +83,18 @@ class SungazeProblemSensor(SungazeEntity, BinarySensorEntity):
         """Bind the sensor to its device."""
         super().__init__(coordinator, device, PROBLEM.key)
 
+    def _state_key(self) -> object:
+        return self.coordinator.device_alerts(self.device_id)[:MAX_LISTED_ALERTS]
+
     @property
     def is_on(self) -> bool:
         """Whether any alert of this device is open."""
-        return bool(self.coordinator.data.active_alerts(self.device_id))
+        return bool(self.coordinator.device_alerts(self.device_id))
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """The open alerts in readable form (a short, bounded list)."""
-        alerts = self.coordinator.data.active_alerts(self.device_id)
+        alerts = self.coordinator.device_alerts(self.device_id)
         return {
             "alerts": [
                 {

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.util.hass_dict import HassKey
+
+if TYPE_CHECKING:
+    from .connectors.base import RequestBudget, RequestLimiter
 
 DOMAIN: Final = "sungaze"
 LOGGER = logging.getLogger(__package__)
@@ -26,6 +30,13 @@ VENDOR_NAMES: Final = {
     "home": "Sungaze",
 }
 
-MAX_INTERVAL: Final = timedelta(hours=3)
 QUOTA_ISSUE_AFTER: Final = 3
 """Consecutive rate-limit refusals before a repair issue is raised."""
+FAILING_ISSUE_AFTER: Final = 6
+"""Consecutive failed updates (backing off meanwhile) before a repair issue."""
+
+# What lives in hass.data for as long as HA runs (beyond one entry's setup).
+LIMITERS: HassKey[dict[str, RequestLimiter]] = HassKey(DOMAIN)
+"""The shared request limiter of each quota (credential), by budget key."""
+BUDGETS: HassKey[dict[str, RequestBudget]] = HassKey(f"{DOMAIN}_budgets")
+"""The budget each shared limiter was last configured with."""

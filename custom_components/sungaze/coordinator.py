@@ -1,18 +1,24 @@
-"""One coordinator per config entry: polls (or receives pushes) and plans its budget."""
+"""One coordinator per config entry: the HA adapter around a connector.
+
+It fetches (or receives pushed) snapshots, translates connector errors for HA,
+backs off while the vendor fails, keeps the device registry in step
+(`devices.py`) and asks the planner (`planner.py`, HA-free) when to update
+next. Between two snapshots it works out which devices changed, so entities of
+unchanged devices write nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-import math
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import (
     async_create_clientsession,
     async_get_clientsession,
@@ -30,32 +36,54 @@ from .connectors.base import (
     BadPayloadError,
     ConnectionFailedError,
     Connector,
-    PollCost,
     RateLimitedError,
-    RequestBudget,
     RequestLimiter,
     TokenProvider,
 )
 from .const import (
+    BUDGETS,
     CONF_MIN_INTERVAL,
     CONF_VENDOR,
     DOMAIN,
+    FAILING_ISSUE_AFTER,
+    LIMITERS,
     LOGGER,
-    MAX_INTERVAL,
     QUOTA_ISSUE_AFTER,
     VENDOR_NAMES,
 )
-from .model import Device, DeviceKind, Snapshot
+from .devices import DeviceSync
+from .model import Alert, Snapshot
+from .planner import (
+    CATCH_UP,
+    Daylight,
+    backoff_delay,
+    daily_allowance,
+    plan_interval,
+    steady_allowance,
+    sustainable_minutes,
+)
 from .statistics import SeriesImporter
 
 if TYPE_CHECKING:
     from .backfill import Backfill
 
-type SungazeConfigEntry = ConfigEntry[SungazeCoordinator]
+__all__ = [
+    # The planner's names, for modules that imported them from here.
+    "CATCH_UP",
+    "STATUSES",
+    "Daylight",
+    "SungazeConfigEntry",
+    "SungazeCoordinator",
+    "build_connector",
+    "daily_allowance",
+    "merge_snapshot",
+    "min_sustainable_minutes",
+    "plan_interval",
+    "shared_limiter",
+    "steady_allowance",
+]
 
-CATCH_UP = timedelta(seconds=65)
-_CONFIGURED = f"{DOMAIN}_budgets"
-"""hass.data key: the budget each shared limiter was configured with."""
+type SungazeConfigEntry = ConfigEntry[SungazeCoordinator]
 
 STATUSES = (
     "ok",
@@ -67,6 +95,7 @@ STATUSES = (
     "bad_payload",
     "api_retired",
 )
+_NO_ALERTS: tuple[Alert, ...] = ()
 
 
 def build_connector(
@@ -106,8 +135,8 @@ def shared_limiter(
     cls = CONNECTORS[data[CONF_VENDOR]]
     key = cls.budget_key(data)
     budget = cls.budget_for(data, options or {})
-    limiters: dict[str, RequestLimiter] = hass.data.setdefault(DOMAIN, {})
-    configured: dict[str, RequestBudget] = hass.data.setdefault(_CONFIGURED, {})
+    limiters = hass.data.setdefault(LIMITERS, {})
+    configured = hass.data.setdefault(BUDGETS, {})
     if key not in limiters:
         limiters[key] = RequestLimiter(budget)
     elif configured.get(key) != budget:
@@ -117,92 +146,6 @@ def shared_limiter(
     return key, limiters[key]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Daylight:
-    """Today's sun times, and the next sunrise, as aware datetimes."""
-
-    sunrise: datetime
-    sunset: datetime
-    next_sunrise: datetime
-
-
-def steady_allowance(budget: RequestBudget, users: int = 1) -> float | None:
-    """Requests a day one user may spend at an even rate, keeping the reserve.
-
-    The vendor's month may start on any day (SolarEdge: the billing
-    anniversary), so the monthly budget is spread over 31 days.
-    """
-    allowances: list[float] = []
-    if budget.per_month is not None:
-        allowances.append(budget.per_month * (1 - budget.reserve) / 31 / users)
-    if budget.per_day is not None:
-        allowances.append(budget.per_day * (1 - budget.reserve) / users)
-    return min(allowances) if allowances else None
-
-
-def daily_allowance(
-    budget: RequestBudget, limiter: RequestLimiter, now: datetime
-) -> float | None:
-    """Requests we may spend today so the budget lasts to the end of its period."""
-    users = max(limiter.users, 1)
-    steady = steady_allowance(budget, users)
-    if steady is None or budget.per_month is None:
-        return steady
-    month_end = (now.replace(day=28) + timedelta(days=4)).replace(day=1)
-    days_left = (month_end.date() - now.date()).days
-    left = (budget.per_month * (1 - budget.reserve) - limiter.month_used) / users
-    # Never faster than the steady rate, slower when the month ran hot.
-    return min(max(left, 0) / max(days_left, 1), steady)
-
-
-def plan_interval(
-    cost: PollCost,
-    budget: RequestBudget,
-    limiter: RequestLimiter,
-    now: datetime,
-    daylight: Daylight | None,
-    user_min: timedelta | None = None,
-) -> timedelta:
-    """Return the wait until the next update.
-
-    The day's allowance (what is left of the month spread over its remaining
-    days, less a reserve) minus fixed daily costs gives the number of routine
-    updates; they are spread over the hours in which the data moves (daylight
-    for production-only vendors). At night a sun-aware entry sleeps until just
-    after sunrise, having made one last update after sunset for the day's totals.
-    """
-    if cost.catch_up:  # the postponed calls fit once the minute window has passed
-        return CATCH_UP
-    floor = max(cost.min_interval, user_min or timedelta(0))
-    active = timedelta(days=1)
-    if cost.sun_aware and daylight is not None:
-        active = daylight.sunset - daylight.sunrise + timedelta(hours=1)
-    interval = floor
-    if (allowance := daily_allowance(budget, limiter, now)) is not None:
-        polls = max((allowance - cost.per_day) / max(cost.per_poll, 1), 1.0)
-        interval = max(floor, active / polls)
-    interval = min(interval, MAX_INTERVAL)
-    target = now + interval
-    if cost.sun_aware and daylight is not None:
-        dawn = daylight.sunrise + timedelta(minutes=20)
-        dusk = daylight.sunset + timedelta(minutes=45)
-        if now < dawn - timedelta(minutes=20):
-            target = dawn
-        elif now >= dusk:
-            target = daylight.next_sunrise + timedelta(minutes=20)
-        elif target > dusk:
-            target = dusk
-    if cost.align is not None:
-        step = cost.align.total_seconds()
-        since_midnight = (
-            target - target.replace(hour=0, minute=0, second=0, microsecond=0)
-        ).total_seconds()
-        delay = cost.align_delay.total_seconds()
-        aligned = math.ceil((since_midnight - delay) / step) * step + delay
-        target += timedelta(seconds=aligned - since_midnight)
-    return max(target - now, timedelta(seconds=30))
-
-
 def min_sustainable_minutes(
     hass: HomeAssistant,
     entry: ConfigEntry,
@@ -210,9 +153,7 @@ def min_sustainable_minutes(
 ) -> int:
     """The shortest interval (minutes) the vendor's quota sustains all month.
 
-    Planned for the worst case: a 31-day month and, for daylight-only vendors,
-    16 hours of summer daylight. `options` (default: the entry's) may change
-    the budget, as a paid plan does.
+    `options` (default: the entry's) may change the budget, as a paid plan does.
     """
     coordinator = getattr(entry, "runtime_data", None)
     cls = CONNECTORS[entry.data[CONF_VENDOR]]
@@ -222,14 +163,66 @@ def min_sustainable_minutes(
         if coordinator
         else cls.from_config(async_get_clientsession(hass), entry.data)
     )
-    cost = connector.cost
     budget = cls.budget_for(entry.data, entry.options if options is None else options)
-    floor = cost.min_interval.total_seconds() / 60
-    if (allowance := steady_allowance(budget)) is not None:
-        polls = max((allowance - cost.per_day) / max(cost.per_poll, 1), 1.0)
-        active_minutes = (16 if cost.sun_aware else 24) * 60
-        floor = max(floor, active_minutes / polls)
-    return math.ceil(floor)
+    return sustainable_minutes(connector.cost, budget)
+
+
+def _active_alerts(alerts: tuple[Alert, ...]) -> dict[str, tuple[Alert, ...]]:
+    """Open alerts by device, in the vendor's order (one pass over the alerts)."""
+    index: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        if alert.active:
+            index.setdefault(alert.device_id, []).append(alert)
+    return {device_id: tuple(found) for device_id, found in index.items()}
+
+
+def merge_snapshot(
+    previous: Snapshot | None, new: Snapshot
+) -> tuple[Snapshot, frozenset[str] | None]:
+    """Return `new` sharing the unchanged parts of `previous`, and what changed.
+
+    The second value names the devices whose description, readings or open
+    alerts differ (None: everything, there being no previous snapshot). Parts
+    equal to the previous ones are the previous objects, so comparing the two
+    snapshots again (as HA's coordinator does) costs an identity check each.
+    """
+    if previous is None:
+        return new, None
+    changed: set[str] = set()
+    readings = _merged(previous.readings, new.readings, changed)
+    devices = _merged(previous.devices, new.devices, changed)
+    alerts = previous.alerts
+    if new.alerts != previous.alerts:
+        alerts = new.alerts
+        before, after = _active_alerts(previous.alerts), _active_alerts(new.alerts)
+        changed.update(
+            d for d in before.keys() | after.keys() if before.get(d) != after.get(d)
+        )
+    merged = replace(
+        new,
+        sites=previous.sites if new.sites == previous.sites else new.sites,
+        devices=devices,
+        readings=readings,
+        alerts=alerts,
+        notes=previous.notes if new.notes == previous.notes else new.notes,
+    )
+    return merged, frozenset(changed)
+
+
+def _merged[T](
+    previous: Mapping[str, T], new: Mapping[str, T], changed: set[str]
+) -> Mapping[str, T]:
+    """`new`, with the previous object kept for every equal entry."""
+    if previous is new:
+        return previous
+    found = [key for key, value in new.items() if previous.get(key) != value]
+    found.extend(key for key in previous if key not in new)
+    if not found:
+        return previous
+    changed.update(found)
+    return {
+        key: value if key in changed else previous[key] for key, value in new.items()
+    }
 
 
 class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
@@ -257,10 +250,31 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.vendor: str = entry.data[CONF_VENDOR]
         self.status = "connecting"
         self.last_success: datetime | None = None
+        self.failures = 0
+        """Failed updates in a row (reset by a successful one)."""
+        self.next_attempt: datetime | None = None
+        """While backing off: when the next update is due."""
+        self.changed: frozenset[str] | None = None
+        """Devices changed by the update being announced (None: all of them)."""
         self._refusals = 0
-        self._shown_status = self.status
         self._was_failing = False
-        self._registered: dict[str, Device] = {}
+        self._issues: set[str] = set()
+        self._alerts: tuple[tuple[Alert, ...], dict[str, tuple[Alert, ...]]] | None = (
+            None
+        )
+        self._daylight: tuple[date, Daylight | None] | None = None
+        self._saved: tuple[object, ...] | None = None
+        self.devices = DeviceSync(
+            hass,
+            entry,
+            identifier=self.device_identifier,
+            connection=self.entry_identifier,
+            connection_name=self.connection_name,
+            manufacturer=self.vendor_name,
+            complete_after=dt_util.utcnow() + connector.report_cycle
+            if connector.pushes
+            else None,
+        )
         self.importer = SeriesImporter(hass, entry)
         self.backfill: Backfill | None = None
         self._alert_issues: set[str] = set()
@@ -307,7 +321,22 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.connector.limiter.users -= 1
 
     def _save_budget(self) -> None:
-        self._store.async_delay_save(self.connector.limiter.as_dict, 10)
+        """Persist the counters when they matter and moved (not on every update)."""
+        limiter = self.connector.limiter
+        if limiter.budget.per_month is None and limiter.budget.per_day is None:
+            # Counters that limit nothing need no disk write; a vendor's block does.
+            counters: tuple[object, ...] = (limiter.blocked_until,)
+        else:
+            counters = (
+                limiter.month,
+                limiter.month_used,
+                limiter.day,
+                limiter.day_used,
+                limiter.blocked_until,
+            )
+        if counters != self._saved:
+            self._saved = counters
+            self._store.async_delay_save(limiter.as_dict, 10)
 
     async def async_shutdown(self) -> None:
         """Persist the request counters now: a reload must not forget spent credits."""
@@ -317,16 +346,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         if self.connector.dirty and (state := self.connector.saved_state()):
             await self._state_store.async_save(dict(state))
 
-    @callback
-    def async_update_listeners(self) -> None:
-        """Tell entities, and the entries that follow this one, about new data."""
-        super().async_update_listeners()
-        if self.data is not None and self.last_update_success:
-            members.announce(self, self.data)
-            members.save(self, self._state_store)
-
     async def _async_update_data(self) -> Snapshot:
         """Fetch one snapshot, translating connector errors for HA."""
+        previous = self.data if self.last_update_success else None
         try:
             snapshot = await self.connector.async_fetch()
         except AuthFailedError as err:
@@ -335,7 +357,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
         except ApiRetiredError as err:
-            self.status = "api_retired"
+            self._failed("api_retired")
             self._raise_issue("api_retired")
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -345,7 +367,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         except RateLimitedError as err:
             self._refusals += 1
             exhausted = err.period in ("day", "month")
-            self.status = "quota_exhausted" if exhausted else "rate_limited"
+            self._failed(
+                "quota_exhausted" if exhausted else "rate_limited", err.retry_after
+            )
             if exhausted or self._refusals >= QUOTA_ISSUE_AFTER:
                 self._raise_issue("quota_exhausted")
             raise UpdateFailed(
@@ -355,17 +379,16 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                     "period": err.period,
                     "retry": str(round(err.retry_after or 0)),
                 },
-                retry_after=err.retry_after,
             ) from err
         except ConnectionFailedError as err:
-            self.status = "disconnected"
+            self._failed("disconnected")
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
                 translation_placeholders={"error": str(err)},
             ) from err
         except BadPayloadError as err:
-            self.status = "bad_payload"
+            self._failed("bad_payload")
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="bad_payload",
@@ -373,42 +396,74 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             ) from err
         finally:
             self._save_budget()
+        now = dt_util.utcnow()
         self._refusals = 0
+        self.failures = 0
+        self.next_attempt = None
         self.status = "ok"
-        self.last_success = dt_util.utcnow()
-        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("quota_exhausted"))
-        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id("api_retired"))
-        self._register_devices(snapshot)
-        self._remove_stale_devices(snapshot)
+        self.last_success = now
+        if self._issues:
+            for key in self._issues:
+                ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
+            self._issues.clear()
         self._sync_alert_issues(snapshot)
         if snapshot.series:
             await self.importer.async_import(snapshot.series)
+        merged, self.changed = merge_snapshot(previous, snapshot)
+        self.devices.async_sync(merged.devices, now)
         if not self.connector.pushes:
-            self.update_interval = self.next_interval()
-        return snapshot
+            self.update_interval = self.next_interval(now)
+        return merged
+
+    def _failed(self, status: str, retry_after: float | None = None) -> None:
+        """Count a failed update and back off: later updates come ever more rarely.
+
+        A vendor's Retry-After is honoured (a refusal that cost nothing may be
+        retried as soon as it allows); any other failure never brings the next
+        update forward of the plan.
+        """
+        self.status = status
+        self.failures += 1
+        wait = backoff_delay(self.failures, retry_after)
+        if retry_after is None and not self.connector.pushes:
+            wait = max(wait, self.next_interval())
+        self.next_attempt = dt_util.utcnow() + wait
+        if not self.connector.pushes:
+            self.update_interval = wait
+        if self.failures >= FAILING_ISSUE_AFTER:
+            self._raise_issue("vendor_failing")
 
     @callback
     def _async_refresh_finished(self) -> None:
         """Show a changed status even when HA skips listeners.
 
         HA does not notify entities when a refresh fails after a failed one, but
-        the connection sensor must still move, e.g. from rate_limited to
-        quota_exhausted.
+        the connection sensors must still move, e.g. from rate_limited to
+        quota_exhausted, or to a later next attempt.
         """
-        if (
-            self.status != self._shown_status
-            and self._was_failing
-            and not self.last_update_success
-        ):
-            self.async_update_listeners()
-        self._shown_status = self.status
+        if not self.last_update_success:
+            self.changed = None
+            if self._was_failing:
+                self.async_update_listeners()
         self._was_failing = not self.last_update_success
 
-    def next_interval(self) -> timedelta:
+    @callback
+    def async_update_listeners(self) -> None:
+        """Notify the entities, and the entries that follow this one.
+
+        `changed` applies to this announcement only.
+        """
+        super().async_update_listeners()
+        self.changed = frozenset()
+        if self.data is not None and self.last_update_success:
+            members.announce(self, self.data)
+            members.save(self, self._state_store)
+
+    def next_interval(self, now: datetime | None = None) -> timedelta:
         """Plan the wait until the next update from budget and sun."""
-        now = dt_util.utcnow()
+        now = now or dt_util.utcnow()
         cost = self.connector.cost
-        daylight = self._daylight(now) if cost.sun_aware else None
+        daylight = self._daylight_at(now) if cost.sun_aware else None
         minutes = self.config_entry.options.get(CONF_MIN_INTERVAL)
         return plan_interval(
             cost,
@@ -419,25 +474,53 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             timedelta(minutes=minutes) if minutes else None,
         )
 
-    def _daylight(self, now: datetime) -> Daylight | None:
+    def _daylight_at(self, now: datetime) -> Daylight | None:
+        """Today's sun times, computed once a day (astral is slow)."""
         today = dt_util.as_local(now).date()
+        if self._daylight is not None and self._daylight[0] == today:
+            return self._daylight[1]
         sunrise = get_astral_event_date(self.hass, "sunrise", today)
         sunset = get_astral_event_date(self.hass, "sunset", today)
-        if sunrise is None or sunset is None:  # polar day or night: poll all day
-            return None
-        nxt = get_astral_event_next(self.hass, "sunrise", max(now, sunset))
-        return Daylight(sunrise=sunrise, sunset=sunset, next_sunrise=nxt)
+        daylight: Daylight | None = None
+        if sunrise is not None and sunset is not None:  # else polar: poll all day
+            nxt = get_astral_event_next(self.hass, "sunrise", max(now, sunset))
+            daylight = Daylight(sunrise=sunrise, sunset=sunset, next_sunrise=nxt)
+        self._daylight = (today, daylight)
+        return daylight
 
     @callback
     def async_push(self, snapshot: Snapshot) -> None:
-        """Accept a snapshot pushed by the connector (MQTT and the like)."""
+        """Accept a snapshot pushed by the connector (MQTT and the like).
+
+        A snapshot that changes nothing (a republished message) writes nothing.
+        """
+        now = dt_util.utcnow()
+        if snapshot.series:
+            self.config_entry.async_create_background_task(
+                self.hass,
+                self.importer.async_import(snapshot.series),
+                f"{DOMAIN} import {self.config_entry.entry_id}",
+            )
+        previous = self.data if self.last_update_success else None
+        merged, changed = merge_snapshot(previous, snapshot)
+        quiet = (
+            previous is not None
+            and self.status == "ok"
+            and not changed
+            and merged.devices is previous.devices
+            and merged.sites is previous.sites
+            and merged.notes is previous.notes
+        )
         self.status = "ok"
-        self.last_success = dt_util.utcnow()
+        self.last_success = now
         # Devices first, as for polled data: entities must find theirs named.
-        self._register_devices(snapshot)
-        self._remove_stale_devices(snapshot)
+        self.devices.async_sync(merged.devices, now)
         self._sync_alert_issues(snapshot)
-        self.async_set_updated_data(snapshot)
+        if quiet:
+            self.data = merged
+            return
+        self.changed = changed
+        self.async_set_updated_data(merged)
 
     @callback
     def _async_link(self, connected: bool) -> None:
@@ -475,10 +558,18 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 )
         self._alert_issues = set(wanted)
 
+    def device_alerts(self, device_id: str) -> tuple[Alert, ...]:
+        """The open alerts of one device (indexed once per snapshot)."""
+        alerts = self.data.alerts
+        if self._alerts is None or self._alerts[0] is not alerts:
+            self._alerts = (alerts, _active_alerts(alerts))
+        return self._alerts[1].get(device_id, _NO_ALERTS)
+
     def _issue_id(self, key: str) -> str:
         return f"{key}_{self.config_entry.entry_id}"
 
     def _raise_issue(self, key: str) -> None:
+        self._issues.add(key)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -490,68 +581,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 "vendor": self.vendor_name,
                 "title": self.config_entry.title,
                 "used": str(self.connector.limiter.month_used),
+                "failures": str(self.failures),
             },
         )
-
-    def _register_devices(self, snapshot: Snapshot) -> None:
-        """Register new or changed devices, parents first, so `via_device_id` resolves."""
-        registry = dr.async_get(self.hass)
-        entry_id = self.config_entry.entry_id
-        if not self._registered:
-            registry.async_get_or_create(
-                config_entry_id=entry_id,
-                identifiers={self.entry_identifier},
-                name=self.connection_name,
-                manufacturer=self.vendor_name,
-                model="Sungaze connection",
-                entry_type=dr.DeviceEntryType.SERVICE,
-            )
-        pending = [
-            d for d in snapshot.devices.values() if self._registered.get(d.id) != d
-        ]
-        while pending:
-            deferred: list[Device] = []
-            for device in pending:
-                parent = self._parent_identifier(device)
-                if (
-                    via := registry.async_get_device_by_identifier(parent, entry_id)
-                ) is None:
-                    deferred.append(device)
-                    continue
-                registry.async_get_or_create(
-                    config_entry_id=entry_id,
-                    identifiers={self.device_identifier(device.id)},
-                    name=device.name,
-                    manufacturer=device.manufacturer or self.vendor_name,
-                    model=device.model,
-                    serial_number=device.serial,
-                    sw_version=device.firmware,
-                    via_device_id=via.id,
-                )
-                self._registered[device.id] = device
-            if len(deferred) == len(pending):  # parent missing from the snapshot
-                for device in deferred:
-                    LOGGER.debug("Device %s has no known parent", device.id)
-                break
-            pending = deferred
-
-    def _parent_identifier(self, device: Device) -> tuple[str, str]:
-        if device.kind is DeviceKind.SITE:
-            return self.entry_identifier
-        return self.device_identifier(device.parent or device.site_id)
-
-    def _remove_stale_devices(self, snapshot: Snapshot) -> None:
-        """Detach devices the vendor no longer lists (hardware swapped or removed)."""
-        registry = dr.async_get(self.hass)
-        known = {self.device_identifier(device_id) for device_id in snapshot.devices}
-        known.add(self.entry_identifier)
-        for device in dr.async_entries_for_config_entry(
-            registry, self.config_entry.entry_id
-        ):
-            if not any(ident in known for ident in device.identifiers):
-                registry.async_update_device(
-                    device.id, remove_config_entry_id=self.config_entry.entry_id
-                )
 
     @property
     def connection_id(self) -> str:

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .coordinator import SungazeCoordinator
 from .model import Device, DeviceKind, Readings
 
+_ALWAYS = object()
+
 # Fine-grained hardware: its entities start disabled (users opt in).
 DISABLED_BY_DEFAULT = frozenset({DeviceKind.BATTERY_MODULE})
 
 
 class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
-    """An entity of one vendor device (a site is a device too)."""
+    """An entity of one vendor device (a site is a device too).
+
+    It writes its state only when it changed: the coordinator names the
+    devices an update changed, and of those, an entity whose state key
+    (`_state_key`) and availability are as last written writes nothing.
+    """
 
     _attr_has_entity_name = True
+    _shown_available: bool | None = None
+    _shown_key: object = None
 
     def __init__(
         self, coordinator: SungazeCoordinator, device: Device, key: str
@@ -31,6 +41,12 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
             identifiers={coordinator.device_identifier(device.id)}
         )
 
+    async def async_added_to_hass(self) -> None:
+        """Remember the availability of the state written when added."""
+        await super().async_added_to_hass()
+        self._shown_available = self.available
+        self._shown_key = self._state_key()
+
     @property
     def readings(self) -> Readings | None:
         """This device's readings in the latest snapshot."""
@@ -39,7 +55,37 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
     @property
     def available(self) -> bool:
         """Unavailable when the update failed or the device left the snapshot."""
-        return super().available and self.device_id in self.coordinator.data.devices
+        coordinator = self.coordinator
+        return (
+            coordinator.last_update_success
+            and self.device_id in coordinator.data.devices
+        )
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state if it changed (value or availability)."""
+        changed = self.coordinator.changed
+        available = self.available
+        same = available is self._shown_available
+        if same and changed is not None and self.device_id not in changed:
+            return
+        self._refresh()
+        key = self._state_key()
+        if same and key is not _ALWAYS and key == self._shown_key:
+            return
+        self._shown_available = available
+        self._shown_key = key
+        self.async_write_ha_state()
+
+    def _refresh(self) -> None:
+        """Take the new data in before the state is compared (subclasses)."""
+
+    def _state_key(self) -> object:
+        """What the written state depends on, besides availability (subclasses).
+
+        The default, `_ALWAYS`, writes whenever the device changed.
+        """
+        return _ALWAYS
 
 
 class SungazeConnectionEntity(CoordinatorEntity[SungazeCoordinator]):

@@ -9,6 +9,8 @@ a restart or reload) are taken as known and do not fire again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -40,22 +42,27 @@ async def async_setup_entry(
     known: set[str] = set()
 
     @callback
-    def add_new() -> None:
+    def add_new(device_ids: Iterable[str] | None = None) -> None:
+        """Add alert events for the given devices (None: all) that need one."""
         snapshot = coordinator.data
-        if snapshot is None:
-            return
-        alerted = {alert.device_id for alert in snapshot.alerts}
         new = [
             SungazeAlertEvent(coordinator, device)
-            for device in snapshot.devices.values()
-            if device.id not in known and has_problem_sensor(device, alerted)
+            for device_id in (snapshot.devices if device_ids is None else device_ids)
+            if device_id not in known
+            and (device := snapshot.devices.get(device_id)) is not None
+            and has_problem_sensor(coordinator, device)
         ]
         known.update(entity.device_id for entity in new)
         if new:
             async_add_entities(new)
 
+    @callback
+    def on_update() -> None:
+        """Look only at the devices that changed."""
+        add_new(coordinator.changed)
+
     add_new()
-    entry.async_on_unload(coordinator.async_add_listener(add_new))
+    entry.async_on_unload(coordinator.async_add_listener(on_update))
 
 
 class SungazeAlertEvent(SungazeEntity, EventEntity):
@@ -69,31 +76,33 @@ class SungazeAlertEvent(SungazeEntity, EventEntity):
         self._open: dict[str, Alert] = self._active()
 
     def _active(self) -> dict[str, Alert]:
-        snapshot = self.coordinator.data
-        if snapshot is None:  # pragma: no cover - entities exist only with data
-            return {}
-        return {alert.id: alert for alert in snapshot.active_alerts(self.device_id)}
+        return {a.id: a for a in self.coordinator.device_alerts(self.device_id)}
+
+    def _state_key(self) -> object:
+        return tuple(sorted(self._open))
 
     @callback
     def _handle_coordinator_update(self) -> None:
         """Fire for every alert that opened or cleared since the last update."""
-        if not self.coordinator.last_update_success:
+        if self.coordinator.last_update_success:
             # A failed update says nothing about the alerts: keep what is open.
-            super()._handle_coordinator_update()
-            return
-        active = self._active()
-        fired = False
-        for alert_id, alert in active.items():
-            if alert_id not in self._open:
-                self._fire(ALERT_STARTED, alert)
-                fired = True
-        for alert_id, alert in self._open.items():
-            if alert_id not in active:
-                self._fire(ALERT_CLEARED, alert)
-                fired = True
-        self._open = active
-        if fired:
-            self.async_write_ha_state()
+            active = self._active()
+            fired = False
+            for alert_id, alert in active.items():
+                if alert_id not in self._open:
+                    self._fire(ALERT_STARTED, alert)
+                    fired = True
+            for alert_id, alert in self._open.items():
+                if alert_id not in active:
+                    self._fire(ALERT_CLEARED, alert)
+                    fired = True
+            self._open = active
+            if fired:
+                self.async_write_ha_state()
+                self._shown_available = self.available
+                self._shown_key = self._state_key()
+                return
+        super()._handle_coordinator_update()
 
     def _fire(self, event_type: str, alert: Alert) -> None:
         self._trigger_event(

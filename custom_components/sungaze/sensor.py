@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -101,6 +101,14 @@ CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
         value_fn=lambda coordinator: coordinator.last_success,
     ),
     SungazeConnectionSensorEntityDescription(
+        key="next_attempt",
+        translation_key="next_attempt",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.next_attempt,
+        exists_fn=lambda coordinator: not coordinator.connector.pushes,
+    ),
+    SungazeConnectionSensorEntityDescription(
         key="requests_month",
         translation_key="requests_month",
         state_class=SensorStateClass.TOTAL_INCREASING,
@@ -135,13 +143,13 @@ async def async_setup_entry(
     known: set[tuple[str, str]] = set()
 
     @callback
-    def add_new() -> None:
+    def add_new(device_ids: Iterable[str] | None = None) -> None:
+        """Add entities for new readings of the given devices (None: all)."""
         snapshot = coordinator.data
-        if snapshot is None:
-            return
         new: list[SensorEntity] = []
-        for device_id, readings in snapshot.readings.items():
-            if (device := snapshot.devices.get(device_id)) is None:
+        for device_id in snapshot.readings if device_ids is None else device_ids:
+            readings = snapshot.readings.get(device_id)
+            if readings is None or (device := snapshot.devices.get(device_id)) is None:
                 continue
             if readings.as_of is not None and (device_id, LAST_REPORT.key) not in known:
                 known.add((device_id, LAST_REPORT.key))
@@ -167,8 +175,13 @@ async def async_setup_entry(
         if new:
             async_add_entities(new)
 
+    @callback
+    def on_update() -> None:
+        """Look for new readings only on the devices that changed."""
+        add_new(coordinator.changed)
+
     add_new()
-    entry.async_on_unload(coordinator.async_add_listener(add_new))
+    entry.async_on_unload(coordinator.async_add_listener(on_update))
 
 
 class SungazeSensor(SungazeEntity, SensorEntity):
@@ -185,28 +198,34 @@ class SungazeSensor(SungazeEntity, SensorEntity):
         """Bind the sensor to its device and reading."""
         super().__init__(coordinator, device, description.key)
         self.entity_description = description
+        self._key = description.key
+        self._options = description.options
+        self._refresh()
 
     def _raw(self) -> StateType:
         readings = self.readings
         if readings is None or not readings.online:
             # A lost device's values are frozen, not fresh: unknown, never stale.
             return None
-        value = readings.values.get(self.entity_description.key)
-        options = self.entity_description.options
-        if options is not None and value not in options:
+        value = readings.values.get(self._key)
+        if self._options is not None and value not in self._options:
             return None
         return value
 
-    @property
-    def native_value(self) -> StateType:
+    def _refresh(self) -> None:
         """The reading as the vendor reported it, normalised."""
-        return self._raw()
+        self._attr_native_value = self._raw()
+
+    def _state_key(self) -> object:
+        return self._attr_native_value
 
 
 class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     """An energy counter that never goes backwards or spikes (Energy dashboard)."""
 
-    _guard: CounterGuard
+    _guard: CounterGuard | None = None
+    _zone: tuple[str | None, tzinfo] | None = None
+    _day_of: tuple[datetime | None, object] = (None, None)
 
     async def async_added_to_hass(self) -> None:
         """Seed the guard with the last published value, so restarts can't dip."""
@@ -221,22 +240,31 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
             self._guard.as_of = state.last_updated
             self._guard.day = self._day(state.last_updated)
         self._update_guard()
+        self._shown_key = self._state_key()
 
     def _day(self, moment: datetime) -> object:
+        """The site-local day of `moment` (the site's zone, else HA's)."""
+        if moment is self._day_of[0]:  # the same reading again: same day
+            return self._day_of[1]
         snapshot = self.coordinator.data
         device = snapshot.devices.get(self.device_id) if snapshot else None
         site = snapshot.sites.get(device.site_id) if snapshot and device else None
-        try:
-            zone = (
-                ZoneInfo(site.timezone)
-                if site and site.timezone
-                else dt_util.get_default_time_zone()
-            )
-        except ZoneInfoNotFoundError:
-            zone = dt_util.get_default_time_zone()
-        return moment.astimezone(zone).date()
+        name = site.timezone if site else None
+        if self._zone is None or self._zone[0] != name:
+            try:
+                zone: tzinfo = (
+                    ZoneInfo(name) if name else dt_util.get_default_time_zone()
+                )
+            except ZoneInfoNotFoundError:
+                zone = dt_util.get_default_time_zone()
+            self._zone = (name, zone)
+        day = moment.astimezone(self._zone[1]).date()
+        self._day_of = (moment, day)
+        return day
 
     def _update_guard(self) -> None:
+        if (guard := self._guard) is None:
+            return
         raw = self._raw()
         readings = self.readings
         as_of = (
@@ -246,17 +274,10 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
         if value is None and (readings is None or not readings.online):
             self._attr_native_value = None
             return
-        self._attr_native_value = self._guard.accept(value, as_of, self._day(as_of))
+        self._attr_native_value = guard.accept(value, as_of, self._day(as_of))
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._update_guard()
-        super()._handle_coordinator_update()
-
-    @property
-    def native_value(self) -> StateType:
-        """The guarded counter value."""
-        return self._attr_native_value  # type: ignore[return-value]
+    def _refresh(self) -> None:
+        self._update_guard()  # once the guard is seeded (added to HA)
 
 
 class SungazeLastReportSensor(SungazeEntity, SensorEntity):
@@ -278,11 +299,18 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         readings = self.readings
         return readings.as_of if readings else None
 
+    def _state_key(self) -> object:
+        return self.native_value
+
 
 class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
-    """Connection health and request budget; available even when updates fail."""
+    """Connection health and request budget; available even when updates fail.
+
+    The state is written only when its value moved.
+    """
 
     entity_description: SungazeConnectionSensorEntityDescription
+    _shown: StateType | datetime = None
 
     def __init__(
         self,
@@ -297,6 +325,20 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
     def available(self) -> bool:
         """Always: these sensors explain why the others are unavailable."""
         return True
+
+    async def async_added_to_hass(self) -> None:
+        """Remember the value written when added."""
+        await super().async_added_to_hass()
+        self._shown = self.native_value
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state only when the figure changed."""
+        value = self.native_value
+        if value == self._shown:
+            return
+        self._shown = value
+        self.async_write_ha_state()
 
     @property
     def native_value(self) -> StateType | datetime:

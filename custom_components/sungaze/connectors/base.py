@@ -238,11 +238,19 @@ class RequestLimiter:
             )
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a request slot: budget checked and counted, concurrency bounded."""
+    async def slot(
+        self, check: Callable[[], None] | None = None
+    ) -> AsyncIterator[None]:
+        """Hold a request slot: budget checked and counted, concurrency bounded.
+
+        `check` runs once the slot is held, before anything is counted: what it
+        raises is raised with nothing sent and nothing spent.
+        """
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.budget.concurrency)
         async with self._semaphore:
+            if check is not None:
+                check()
             now = datetime.now(UTC)
             self._roll(now)
             self._check(now)
@@ -307,6 +315,9 @@ class Connector(ABC):
     default_url: ClassVar[str | None] = None
     pushes: ClassVar[bool] = False
     """True for vendors that push data (MQTT): no polling, `async_start` instead."""
+    report_cycle: ClassVar[timedelta] = timedelta(minutes=15)
+    """Push vendors: time until every device has reported once; devices missing
+    from pushed snapshots are taken as removed only after it."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
     follows_members: ClassVar[bool] = False
