@@ -330,6 +330,9 @@ async def test_layout_websocket_and_diagnostics(
     assert len(layout["panels"]) == 24
     assert layout["panels"][OBJECT_IDS["A5"]]["label"] == "A5"
     assert layout["panels"][OBJECT_IDS["A5"]]["device"] == panel("A5")
+    a5 = dr.async_get(hass).async_get(layout["panels"][OBJECT_IDS["A5"]]["device_id"])
+    assert a5 is not None
+    assert a5.name == "A5"
     inverter = layout["inverters"][0]
     assert [m["strings"][0]["label"] for m in inverter["mppts"]] == [
         "String A",
