@@ -244,8 +244,9 @@ class TigoPremiumConnector(TigoClient):
             if param == "Temp" and self._temp_works is False:
                 continue
             got = await self._minutes_of(param, newest - TECH_WINDOW, now, zone)
-            if param == "Temp" and self._temp_works is None and got is not None:
-                # Not a documented parameter: keep asking only if it gave values.
+            if param == "Temp" and self._temp_works is None and got:
+                # Not a documented parameter: decided on the first rows (not on
+                # an empty night window); kept only if it gave values.
                 self._temp_works = any(
                     v is not None for _, row in got for v in row.values()
                 )
