@@ -271,7 +271,13 @@ async def test_app_api_free_account(
     site = snapshot.readings[SID].values
     assert site["production_energy_today"] == energy["dailyStats"]["total_agg_energy"]
     assert "production_energy_lifetime" not in site
-    assert site["production_power"] is not None
+    panels = [
+        snapshot.value(f"{SID}_panel_{oid}", "panel_power")
+        for oid in OBJECT_IDS.values()
+    ]
+    assert site["production_power"] == pytest.approx(
+        sum(p for p in panels if isinstance(p, float)), abs=0.2
+    )
     assert snapshot.alerts == ()
     (series,) = snapshot.series
     for point in series.points:

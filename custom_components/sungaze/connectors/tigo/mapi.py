@@ -224,7 +224,9 @@ class TigoAppConnector(TigoClient):
         )
         if (newest := pin.newest) is not None and self._layout is not None:
             latest = [pin.latest(oid, newest) for oid in self._layout.panels]
-            powers = [got[0] for got in latest if got is not None and got[1] == newest]
+            # Each panel's newest value, as the strings sum them: a panel whose
+            # last minutes are still missing counts with its previous one.
+            powers = [got[0] for got in latest if got is not None]
             fetched.system_power = round(sum(powers), 1) if powers else None
         # Old days' conditional answers are never asked again.
         self._etags = {k: v for k, v in self._etags.items() if k.endswith(day)}
