@@ -188,6 +188,51 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("derived_consumption_power", "W", "power", **_POWER),
         _m("self_sufficiency", "%", None, precision=0),
         _m("self_consumption", "%", None, precision=0),
+        # Generac
+        _m("generator_power", "W", "power", **_POWER),
+        _m(
+            "battery_backup_time",
+            "s",
+            "duration",
+            precision=1,
+            suggested_unit="h",
+        ),
+        _m(
+            "battery_soc_status",
+            None,
+            "enum",
+            state_class=None,
+            options=("low", "nominal"),  # the full list is unknown
+        ),
+        _m(
+            "grid_state",
+            None,
+            "enum",
+            state_class=None,
+            options=("connected", "disconnected"),
+        ),
+        _m(
+            "system_mode",
+            None,
+            "enum",
+            state_class=None,
+            options=(
+                "self_supply",
+                "clean_backup",
+                "priority_backup",
+                "sell",
+                "zero_import",
+                "safety",
+            ),
+        ),
+        _m("inverter_headroom", "W", "power", **_POWER, technical=True),
+        _m(
+            "battery_energy_lifetime",
+            "Wh",
+            "energy",
+            **_ENERGY_LIFETIME,
+            technical=True,
+        ),
         # Tigo: per-panel optimizer (TS4) readings.
         _m("panel_power", "W", "power", **_POWER),
         _m("panel_energy_today", "Wh", "energy", **_ENERGY_DAILY, technical=True),

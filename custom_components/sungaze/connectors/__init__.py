@@ -6,6 +6,7 @@ from .base import Connector
 from .cps import CpsConnector
 from .eg4 import EG4Connector
 from .enphase import EnphaseConnector
+from .generac import GeneracConnector
 from .home import HomeConnector
 from .solaredge import SolarEdgeConnector
 from .tigo import TigoConnector
@@ -15,6 +16,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     CpsConnector.vendor: CpsConnector,  # type: ignore[type-abstract]
     EG4Connector.vendor: EG4Connector,
     EnphaseConnector.vendor: EnphaseConnector,
+    GeneracConnector.vendor: GeneracConnector,
     HomeConnector.vendor: HomeConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
     # Abstract on purpose: its from_config builds the Premium or the app client.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -320,6 +320,9 @@ class Connector(ABC):
     from pushed snapshots are taken as removed only after it."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
+    on_credentials: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None
+    """Set by the HA side: stores new credentials (a rotated refresh token) in
+    the entry and writes them to disk; connectors await it before using them."""
     follows_members: ClassVar[bool] = False
     """True for a connector fed by other entries' snapshots (the whole home):
     the HA layer calls `member_update`/`member_removed` instead of polling."""

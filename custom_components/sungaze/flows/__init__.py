@@ -6,6 +6,7 @@ from .base import SungazeFlowBase
 from .cps import CpsFlow
 from .eg4 import EG4Flow
 from .enphase import EnphaseFlow
+from .generac import GeneracFlow
 from .home import HomeFlow
 from .solaredge import SolarEdgeFlow
 from .tigo import TigoFlow
@@ -14,6 +15,7 @@ FLOWS: tuple[type[SungazeFlowBase], ...] = (
     CpsFlow,
     EG4Flow,
     EnphaseFlow,
+    GeneracFlow,
     SolarEdgeFlow,
     TigoFlow,
     HomeFlow,
