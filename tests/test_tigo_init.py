@@ -294,21 +294,23 @@ async def test_recorder_load_per_hour_free(
 
 
 @AT_NOON
+@pytest.mark.parametrize("kind", ["premium", "app"])
 async def test_night_costs_nothing(
-    hass: HomeAssistant, tigo: TigoSimulator, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, tigo: TigoSimulator, freezer: FrozenDateTimeFactory, kind: str
 ) -> None:
     """After dusk one last update, then nothing until after sunrise."""
     freezer.move_to(datetime(2026, 6, 22, 5, 0, tzinfo=UTC))  # 22:00 local
-    await setup(hass, make_entry(tigo))
+    await setup(hass, make_entry(tigo, kind))
     a1 = hass.states.get(entity_id(hass, panel("A1"), "panel_power"))
     assert a1 is not None
     assert a1.state == "0.0"
     before = len(tigo.calls)
     changes = await _count_changes(hass, freezer, minutes=120)
     print(
-        f"premium night: {len(tigo.calls) - before} requests, {changes} changes in 2 h"
+        f"{kind} night: {len(tigo.calls) - before} requests, {changes} changes in 2 h"
     )
     assert len(tigo.calls) == before
+    assert changes == 0
 
 
 @AT_NOON
