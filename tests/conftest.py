@@ -327,3 +327,17 @@ async def generac(socket_enabled: None) -> AsyncIterator[GeneracSimulator]:
     await simulator.stop()
     generac_connector._REFUSED.clear()
     generac_connector._RENEWALS.clear()
+
+
+# -- Tigo (Premium API v3 and the app API) ------------------------------------
+
+from .simulators.tigo import TigoSimulator  # noqa: E402
+
+
+@pytest.fixture
+async def tigo(socket_enabled: None) -> AsyncIterator[TigoSimulator]:
+    """A Tigo cloud simulator (both APIs) on a free loopback port."""
+    simulator = TigoSimulator()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()

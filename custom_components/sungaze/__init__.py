@@ -29,7 +29,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     from .flows import FLOWS_BY_VENDOR
     from .flows.base import CONF_AUTH_IMPLEMENTATION
     from .oauth import async_store_credentials
+    from .websocket_api import async_register as async_register_websocket
 
+    async_register_websocket(hass)
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
         await FLOWS_BY_VENDOR[entry.data[CONF_VENDOR]].async_token_provider(hass, entry)

@@ -54,6 +54,8 @@ async def async_get_config_entry_diagnostics(
     coordinator: SungazeCoordinator | None = getattr(entry, "runtime_data", None)
     if coordinator is not None and coordinator.data is not None:
         result["snapshot"] = _snapshot_diagnostics(coordinator.data)
+    if coordinator is not None and (layout := coordinator.connector.layout()):
+        result["layout"] = async_redact_data(layout, TO_REDACT | {"name"})
     return result
 
 

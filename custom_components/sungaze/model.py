@@ -72,6 +72,8 @@ class MetricSpec:
     """Fine-grained metric: entity disabled by default."""
     options: tuple[str, ...] | None = None
     """Allowed states of an enum metric."""
+    diagnostic: bool = False
+    """Shown under the device's diagnostics (link quality and the like)."""
 
 
 def _m(
@@ -240,6 +242,21 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("grid_cost_month", "USD", "monetary", state_class=None, precision=2),
         _m("grid_export_yesterday", "kWh", "energy", state_class=None, precision=1),
         _m("grid_export_month", "kWh", "energy", state_class=None, precision=1),
+        # Tigo: per-panel optimizer (TS4) readings.
+        _m("panel_power", "W", "power", **_POWER),
+        _m("panel_energy_today", "Wh", "energy", **_ENERGY_DAILY, technical=True),
+        _m("input_voltage", "V", "voltage", precision=1, technical=True),
+        _m("input_current", "A", "current", precision=2, technical=True),
+        # Tigo's RSSI is a raw 0-255 link figure (higher is better), not dBm.
+        _m(
+            "rssi",
+            None,
+            None,
+            state_class="measurement",
+            precision=0,
+            technical=True,
+            diagnostic=True,
+        ),
     )
 }
 

@@ -69,6 +69,7 @@ def reading_description(key: str) -> SungazeSensorEntityDescription | None:
         suggested_unit_of_measurement=spec.suggested_unit,
         suggested_display_precision=spec.precision,
         entity_registry_enabled_default=not spec.technical,
+        entity_category=EntityCategory.DIAGNOSTIC if spec.diagnostic else None,
         options=list(spec.options) if spec.options else None,
         counter=spec.counter,
     )

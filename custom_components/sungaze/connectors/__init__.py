@@ -10,6 +10,7 @@ from .generac import GeneracConnector
 from .home import HomeConnector
 from .solaredge import SolarEdgeConnector
 from .srp import SrpConnector
+from .tigo import TigoConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     # Abstract on purpose: its from_config builds the Modbus or the MQTT connector.
@@ -20,4 +21,6 @@ CONNECTORS: dict[str, type[Connector]] = {
     HomeConnector.vendor: HomeConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
     SrpConnector.vendor: SrpConnector,
+    # Abstract on purpose: its from_config builds the Premium or the app client.
+    TigoConnector.vendor: TigoConnector,  # type: ignore[type-abstract]
 }

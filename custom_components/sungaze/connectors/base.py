@@ -461,6 +461,14 @@ class Connector(ABC):
     def restore_state(self, state: Mapping[str, Any]) -> None:  # noqa: B027
         """Load what `saved_state` returned before the restart (default: nothing)."""
 
+    def layout(self) -> Mapping[str, Any] | None:
+        """The physical layout (e.g. inverter, string, panel tree) for a card, if known.
+
+        Served once on request (websocket `sungaze/layout`, diagnostics), never as
+        a recorded attribute.
+        """
+        return None
+
     def diagnostics(self) -> dict[str, Any]:
         """Return connector state worth showing in diagnostics (no secrets)."""
         return {"requests_total": self.limiter.total, **self.limiter.as_dict()}

@@ -10,6 +10,7 @@ from .generac import GeneracFlow
 from .home import HomeFlow
 from .solaredge import SolarEdgeFlow
 from .srp import SrpFlow
+from .tigo import TigoFlow
 
 FLOWS: tuple[type[SungazeFlowBase], ...] = (
     CpsFlow,
@@ -18,6 +19,7 @@ FLOWS: tuple[type[SungazeFlowBase], ...] = (
     GeneracFlow,
     SolarEdgeFlow,
     SrpFlow,
+    TigoFlow,
     HomeFlow,
 )
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
