@@ -407,3 +407,44 @@ async def test_sites_sharing_a_key_share_its_quota(
         assert first.connector.limiter.users == 0
     finally:
         await simulator.stop()
+
+
+async def test_restart_keeps_a_false_reset_offset(
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A counter that had undone a false reset resumes its series after a restart.
+
+    The guard published the vendor's total plus an offset; the offset is stored
+    with the state, so after the restart the counter keeps rising from where it
+    stood instead of freezing until the vendor catches up.
+    """
+    hass = phoenix
+    truth = solaredge.lifetime_wh()
+    shown = truth + 50_000
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(LIFETIME, str(shown / 1000)),
+                {
+                    "native_value": float(shown),
+                    "native_unit_of_measurement": "Wh",
+                    "guard": {"offset": 50_000.0, "previous": None},
+                },
+            )
+        ],
+    )
+    solaredge_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(solaredge_entry.entry_id)
+    await hass.async_block_till_done()
+    start = float(hass.states.get(LIFETIME).state)
+    assert start == pytest.approx(shown / 1000, abs=0.01)
+    await _tick(hass, freezer, timedelta(hours=2))
+    grown = solaredge.lifetime_wh() - truth
+    assert grown > 0
+    assert float(hass.states.get(LIFETIME).state) == pytest.approx(
+        (shown + grown) / 1000, abs=0.05
+    )

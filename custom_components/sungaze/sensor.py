@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from homeassistant.components.sensor import (
@@ -13,6 +14,7 @@ from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorExtraStoredData,
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory
@@ -220,6 +222,17 @@ class SungazeSensor(SungazeEntity, SensorEntity):
         return self._attr_native_value
 
 
+@dataclass
+class CounterStoredData(SensorExtraStoredData):
+    """The published value, and the guard's state beyond it (a false reset's offset)."""
+
+    guard: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return what HA stores across restarts."""
+        return {**super().as_dict(), "guard": self.guard}
+
+
 class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     """An energy counter that never goes backwards or spikes (Energy dashboard)."""
 
@@ -239,6 +252,10 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
             self._guard.value = float(last.native_value)
             self._guard.as_of = state.last_updated
             self._guard.day = self._day(state.last_updated)
+            stored = await self.async_get_last_extra_data()
+            guard = stored.as_dict().get("guard") if stored else None
+            if isinstance(guard, dict):
+                self._guard.restore_extra(guard)
         self._update_guard()
         self._shown_key = self._state_key()
 
@@ -278,6 +295,15 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
 
     def _refresh(self) -> None:
         self._update_guard()  # once the guard is seeded (added to HA)
+
+    @property
+    def extra_restore_state_data(self) -> CounterStoredData:
+        """The value and the guard's offset, so a restart resumes the same series."""
+        return CounterStoredData(
+            self.native_value,
+            self.native_unit_of_measurement,
+            self._guard.extra() if self._guard else None,
+        )
 
 
 class SungazeLastReportSensor(SungazeEntity, SensorEntity):
