@@ -150,7 +150,7 @@ def mutator(changes: list[tuple[int, int, Any]]) -> Callable[[Any], Any]:
 
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
