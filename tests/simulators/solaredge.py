@@ -485,6 +485,16 @@ class SolarEdgeSimulator:
         """Start a new billing cycle."""
         self.credits_used = 0
 
+    def clear_faults(self) -> None:
+        """Switch every fault off (the vendor is healthy again)."""
+        self._failures.clear()
+        self.offline = False
+        self.malformed.clear()
+        self.override.clear()
+        self.transform.clear()
+        self.power_override = None
+        self.clock_skew = timedelta(0)
+
     def fail_next(
         self,
         status: int,

@@ -372,11 +372,10 @@ class SolarEdgeConnector(HttpConnector):
         if self._site is None or self._inventory_day != today:
             await self._refresh_inventory(base)
             self._inventory_day = today = now.astimezone(self._zone()).date()
-        overview = await self._get(f"{base}/overview")
+        values = self._site_values(await self._get(f"{base}/overview"))
         power = await self._get(
             f"{base}/power", {"resolution": "QUARTER_HOUR", "unit": "W"}
         )
-        values = self._site_values(overview)
         point = _last_point(power, _POWER_SCALE)
         if self._has(DeviceKind.INVERTER) or point is not None:
             # An inverter implies solar power: unknown (not absent) at night.
