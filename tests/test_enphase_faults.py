@@ -104,7 +104,7 @@ FAULTS = [
     Fault(
         "500", lambda s: s.fail_next(500, path_contains="/summary"), "disconnected"
     ),
-    # aiohttp resends once on a kept-alive connection the server dropped.
+    # A dropped connection never reaches the simulator's request counter.
     Fault("offline", lambda s: setattr(s, "offline", True), "disconnected", requests=0),
     Fault(
         "HTML",
@@ -193,3 +193,57 @@ async def test_fault_matrix(
     assert float(hass.states.get(LIFETIME).state) >= lifetime
     assert not [i for d, i in issue_registry.issues if d == DOMAIN]
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
+async def _warm(
+    hass: HomeAssistant, entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> timedelta:
+    coordinator = entry.runtime_data
+    await _tick(hass, freezer, coordinator.update_interval)
+    assert hass.states.get(STATUS).state == "ok"
+    interval: timedelta = coordinator.update_interval
+    return interval
+
+
+async def test_counter_glitch_never_reaches_the_energy_dashboard(
+    hass: HomeAssistant,
+    init_enphase: MockConfigEntry,
+    enphase: EnphaseSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A summary whose lifetime drops to zero for an update lowers nothing."""
+    interval = await _warm(hass, init_enphase, freezer)
+    lifetime = float(hass.states.get(LIFETIME).state)
+    enphase.transform["/summary"] = lambda body: {**body, "energy_lifetime": 0}
+    await _tick(hass, freezer, interval)
+    assert hass.states.get(STATUS).state == "ok"
+    assert float(hass.states.get(LIFETIME).state) >= lifetime
+    enphase.transform.clear()
+    for _ in range(3):
+        await _tick(hass, freezer, init_enphase.runtime_data.update_interval)
+    assert float(hass.states.get(LIFETIME).state) > lifetime
+
+
+async def test_gateway_clock_ahead_does_not_stop_updates(
+    hass: HomeAssistant,
+    init_enphase: MockConfigEntry,
+    enphase: EnphaseSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A `last_report_at` 3 h ahead, then right again: summaries go on at once.
+
+    Before: the future time became the upload reference, so no summary was
+    asked for (and no counter moved) until the wrong clock's time had passed.
+    """
+    interval = await _warm(hass, init_enphase, freezer)
+    enphase.transform["/summary"] = lambda body: {
+        **body,
+        "last_report_at": body["last_report_at"] + 3 * 3600,
+    }
+    await _tick(hass, freezer, interval)
+    enphase.transform.clear()
+    lifetime = float(hass.states.get(LIFETIME).state)
+    sent = len(enphase.api_calls)
+    await _tick(hass, freezer, max(interval, timedelta(minutes=20)))
+    assert any(call.endswith("/summary") for call in enphase.api_calls[sent:])
+    assert float(hass.states.get(LIFETIME).state) > lifetime

@@ -103,6 +103,7 @@ from .base import (
 )
 from .http import HttpConnector, HttpResponse
 from .parse import (
+    FUTURE_SLACK,
     error_detail,
     mappings,
     next_month,
@@ -842,6 +843,12 @@ class EnphaseConnector(HttpConnector):
             raise BadPayloadError("Unexpected /summary shape")
         values = system.values
         reported = parse_epoch(summary.get("last_report_at"))
+        now = datetime.now(UTC)
+        if reported is not None and reported > now + FUTURE_SLACK:
+            # A gateway clock ahead: as the reference it would stop the upload
+            # check (and the counters) for as long as the clock is wrong.
+            self._log_once("future", "Enphase reports uploads from the future")
+            reported = now
         energy_today = as_float(summary.get("energy_today"))
         energy_lifetime = as_float(summary.get("energy_lifetime"))
         values["production_power"] = as_float(summary.get("current_power"))
