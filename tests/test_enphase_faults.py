@@ -6,15 +6,17 @@ the requests the failed update cost, and the recovery. The coordinator's
 back-off between failed updates is not asserted here.
 """
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -26,11 +28,34 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.sungaze.const import DOMAIN
 
 from .simulators.enphase import EnphaseSimulator
-from .test_enphase_oauth import _consent, browser  # noqa: F401  (a fixture)
 
 POWER = "sensor.home_solar_power"
 LIFETIME = "sensor.home_solar_energy"
 STATUS = "sensor.enphase_home_connection"
+
+
+@pytest.fixture
+async def owner_browser(socket_enabled: None) -> AsyncIterator[ClientSession]:
+    """The owner's browser, for the consent page of a new sign-in."""
+    async with ClientSession() as session:
+        yield session
+
+
+async def _sign_in_again(
+    hass: HomeAssistant,
+    browser: ClientSession,
+    hass_client_no_auth: ClientSessionGenerator,
+    flow_id: str,
+) -> FlowResult:
+    """Approve the reauth on the simulator's consent page, follow it back to HA."""
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    response = await browser.get(result["url"], allow_redirects=False)
+    location = urlsplit(response.headers["Location"])
+    client = await hass_client_no_auth()
+    answer = await client.get(f"{location.path}?{location.query}")
+    assert answer.status == 200
+    return await hass.config_entries.flow.async_configure(flow_id)
 
 
 async def _tick(
@@ -136,7 +161,7 @@ async def test_fault_matrix(
     enphase: EnphaseSimulator,
     freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
-    browser: ClientSession,  # noqa: F811
+    owner_browser: ClientSession,
     hass_client_no_auth: ClientSessionGenerator,
     fault: Fault,
 ) -> None:
@@ -180,8 +205,9 @@ async def test_fault_matrix(
     enphase.override.clear()
     if fault.reauth:
         (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
-        result = await _consent(hass, browser, hass_client_no_auth, result)
+        result = await _sign_in_again(
+            hass, owner_browser, hass_client_no_auth, flow["flow_id"]
+        )
         assert result["reason"] == "reauth_successful"
         await hass.async_block_till_done(wait_background_tasks=True)
     for _ in range(12):
