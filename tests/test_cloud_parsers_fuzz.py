@@ -30,15 +30,52 @@ from .simulators.enphase import EnphaseSimulator
 from .simulators.solaredge import SolarEdgeSimulator
 from .test_enphase_connector import Tokens
 
-SOLAREDGE_FIELDS = (
-    "sites site siteId name peakPower installationDate location timezone "
-    "production consumption total unit toGrid fromGrid toStorage fromStorage "
-    "toSelfConsumption values value timestamp serialNumber type connectedTo "
-    "model partNumber firmwareVersion meters storage importPower exportPower "
-    "consumptionPower importEnergy exportEnergy chargePower dischargePower "
-    "stateOfEnergy remainingEnergy alertId status impact component errorCodes "
-    "category firstTrigger"
-).split()
+SOLAREDGE_FIELDS = [
+    "sites",
+    "site",
+    "siteId",
+    "name",
+    "peakPower",
+    "installationDate",
+    "location",
+    "timezone",
+    "production",
+    "consumption",
+    "total",
+    "unit",
+    "toGrid",
+    "fromGrid",
+    "toStorage",
+    "fromStorage",
+    "toSelfConsumption",
+    "values",
+    "value",
+    "timestamp",
+    "serialNumber",
+    "type",
+    "connectedTo",
+    "model",
+    "partNumber",
+    "firmwareVersion",
+    "meters",
+    "storage",
+    "importPower",
+    "exportPower",
+    "consumptionPower",
+    "importEnergy",
+    "exportEnergy",
+    "chargePower",
+    "dischargePower",
+    "stateOfEnergy",
+    "remainingEnergy",
+    "alertId",
+    "status",
+    "impact",
+    "component",
+    "errorCodes",
+    "category",
+    "firstTrigger",
+]
 SOLAREDGE_ENDPOINTS = (
     "/sites",
     f"/sites/{SITE_ID}",
@@ -50,15 +87,57 @@ SOLAREDGE_ENDPOINTS = (
     "/meters/telemetry",
     "/storage/telemetry",
 )
-ENPHASE_FIELDS = (
-    "systems system_id name timezone connection_type devices gateways micros "
-    "meters encharges acbs serial_number active state status config_type "
-    "current_power energy_today energy_lifetime last_report_at size_w power "
-    "operational_mode intervals soc percent start_date charge discharge "
-    "consumption import export micro_inverters power_produced energy units "
-    "envoy_serial_number total_devices powr end_at events alarms event_type_id "
-    "severity period period_end limit details message"
-).split()
+ENPHASE_FIELDS = [
+    "systems",
+    "system_id",
+    "name",
+    "timezone",
+    "connection_type",
+    "devices",
+    "gateways",
+    "micros",
+    "meters",
+    "encharges",
+    "acbs",
+    "serial_number",
+    "active",
+    "state",
+    "status",
+    "config_type",
+    "current_power",
+    "energy_today",
+    "energy_lifetime",
+    "last_report_at",
+    "size_w",
+    "power",
+    "operational_mode",
+    "intervals",
+    "soc",
+    "percent",
+    "start_date",
+    "charge",
+    "discharge",
+    "consumption",
+    "import",
+    "export",
+    "micro_inverters",
+    "power_produced",
+    "energy",
+    "units",
+    "envoy_serial_number",
+    "total_devices",
+    "powr",
+    "end_at",
+    "events",
+    "alarms",
+    "event_type_id",
+    "severity",
+    "period",
+    "period_end",
+    "limit",
+    "details",
+    "message",
+]
 ENPHASE_ENDPOINTS = (
     "/systems",
     "/devices",
@@ -91,8 +170,9 @@ def documents(fields: list[str]) -> st.SearchStrategy[Any]:
     keys = st.sampled_from(fields) | st.text(max_size=5)
     return st.recursive(
         SCALARS,
-        lambda children: st.lists(children, max_size=4)
-        | st.dictionaries(keys, children, max_size=6),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=6)
+        ),
         max_leaves=25,
     )
 
@@ -109,9 +189,7 @@ def mutations(
 ) -> st.SearchStrategy[list[tuple[int, int, Any]]]:
     """One to three replacements: (place, reach, value), see `mutator`."""
     return st.lists(
-        st.tuples(
-            st.integers(0, 63), st.sampled_from([4, 16, 64]), documents(fields)
-        ),
+        st.tuples(st.integers(0, 63), st.sampled_from([4, 16, 64]), documents(fields)),
         min_size=1,
         max_size=3,
     )

@@ -126,9 +126,7 @@ FAULTS = [
         lambda s: (s.malformed.add("429"), s.fail_next(429, path_contains="/summary")),
         "rate_limited",
     ),
-    Fault(
-        "500", lambda s: s.fail_next(500, path_contains="/summary"), "disconnected"
-    ),
+    Fault("500", lambda s: s.fail_next(500, path_contains="/summary"), "disconnected"),
     # A dropped connection never reaches the simulator's request counter.
     Fault("offline", lambda s: setattr(s, "offline", True), "disconnected", requests=0),
     Fault(

@@ -85,9 +85,7 @@ FAULTS = [
     Fault("500", lambda s: s.fail_next(500), "disconnected"),
     Fault("503", lambda s: s.fail_next(503), "disconnected"),
     # aiohttp resends once on a kept-alive connection the server dropped.
-    Fault(
-        "offline", lambda s: setattr(s, "offline", True), "disconnected", requests=2
-    ),
+    Fault("offline", lambda s: setattr(s, "offline", True), "disconnected", requests=2),
     Fault(
         "HTML",
         lambda s: s.fail_next(200, body=HTML, content_type="text/html"),
