@@ -58,6 +58,15 @@ async def _sign_in_again(
     return await hass.config_entries.flow.async_configure(flow_id)
 
 
+def _fault_issues(registry: ir.IssueRegistry) -> list[str]:
+    """Repairs raised for a fault (HA's reauth issue and our offers aside)."""
+    return [
+        issue
+        for domain, issue in registry.issues
+        if domain == DOMAIN and issue.startswith(("api_retired", "quota_exhausted"))
+    ]
+
+
 async def _tick(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
 ) -> None:
@@ -183,7 +192,7 @@ async def test_fault_matrix(
         assert len(failed_calls) == fault.requests
     assert hass.states.get(STATUS).state == fault.status
     assert hass.states.get(POWER).state == STATE_UNAVAILABLE
-    ours = [issue for domain, issue in issue_registry.issues if domain == DOMAIN]
+    ours = _fault_issues(issue_registry)
     if fault.issue:
         assert ours == [f"{fault.issue}_{init_enphase.entry_id}"]
     else:
@@ -215,7 +224,7 @@ async def test_fault_matrix(
     assert hass.states.get(STATUS).state == "ok"
     assert hass.states.get(POWER).state != STATE_UNAVAILABLE
     assert float(hass.states.get(LIFETIME).state) >= lifetime
-    assert not [i for d, i in issue_registry.issues if d == DOMAIN]
+    assert not _fault_issues(issue_registry)
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
 
 

@@ -32,6 +32,7 @@ POWER = "sensor.home_solar_power"
 GRID = "sensor.home_grid_power"
 LIFETIME = "sensor.home_solar_energy"
 STATUS = "sensor.solaredge_home_connection"
+FAULT_ISSUES = ("api_retired", "quota_exhausted")
 HTML = "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
 
 
@@ -166,8 +167,12 @@ async def test_fault_matrix(
 
 
 def _our_issues(registry: ir.IssueRegistry) -> list[str]:
-    """Repairs the integration raised (HA's own reauth issue aside)."""
-    return [issue for domain, issue in registry.issues if domain == DOMAIN]
+    """Repairs raised for a fault (HA's reauth issue and our offers aside)."""
+    return [
+        issue
+        for domain, issue in registry.issues
+        if domain == DOMAIN and issue.startswith(FAULT_ISSUES)
+    ]
 
 
 async def test_counter_glitch_never_reaches_the_energy_dashboard(
