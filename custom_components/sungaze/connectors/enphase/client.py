@@ -111,7 +111,7 @@ class EnphaseClient(HttpConnector):
             raise AuthFailedError(f"Enphase refused the access token: {detail}")
         if status == 429:
             self._rate_limited(body)
-        if 400 <= status < 500 and status != 410:
+        if 400 <= status < 500 and (status != 410 or optional):
             detail = error_text(body)
             if optional:
                 raise Refused(f"{status} {detail}")
