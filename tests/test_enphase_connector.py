@@ -616,3 +616,14 @@ async def test_absurd_power_is_unknown_with_one_log_line(
 def cabin_like_home() -> SimSystem:
     """The home system without meters or battery (summary-only power)."""
     return SimSystem(battery_serial=None, consumption_meter=False)
+
+
+async def test_gone_optional_endpoint_is_a_note(
+    session: ClientSession, enphase: EnphaseSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """A 410 on optional data drops that feature; only core calls mean retired."""
+    freezer.move_to(NOON)
+    enphase.fail_next(410, path_contains="/latest_telemetry")
+    snapshot = await connector(session, enphase).async_fetch()
+    assert "410" in snapshot.notes["latest_telemetry"]
+    assert snapshot.value(HOME, "production_power") is not None

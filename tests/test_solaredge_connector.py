@@ -540,3 +540,21 @@ async def test_vendor_clock_ahead_is_not_a_future_reference(
     snapshot = await connector(session, solaredge).async_fetch()
     for readings in snapshot.readings.values():
         assert readings.as_of is None or readings.as_of <= NOON
+
+
+async def test_hanging_vendor_times_out_after_one_request(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway that never answers costs one request and a connection error.
+
+    (No frozen clock here: the timeout runs on the event loop's real clock.)
+    """
+    monkeypatch.setattr(SolarEdgeConnector, "request_timeout", 0.2)
+    client = connector(session, solaredge)
+    solaredge.fail_next(200, delay=2.0)
+    sent = len(solaredge.calls)
+    with pytest.raises(ConnectionFailedError):
+        await client.async_identify()
+    assert len(solaredge.calls) - sent == 1

@@ -50,6 +50,8 @@ tokens become unknown), ``expire_refresh_tokens()``, ``deny_next()``,
 ``lifetime_includes_today`` (the other reading of the summary's lifetime),
 ``battery_sign`` (sign of ``latest_telemetry`` battery power while charging),
 ``power_override`` (``/summary`` ``current_power`` becomes this number),
+``override`` (path suffix -> body answered instead: a text as-is, else JSON),
+``transform`` (path suffix -> function of the real body, answered instead),
 ``gateway_offline_since`` (uploads stop), ``add_event`` / ``add_alarm`` /
 ``close_events``, and the per-system inventory (micros can be added/removed).
 """
@@ -58,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -277,6 +280,8 @@ class EnphaseSimulator:
         self.lifetime_includes_today = False
         self.battery_sign = -1
         self.power_override: float | None = None
+        self.override: dict[str, Any] = {}
+        self.transform: dict[str, Callable[[Any], Any]] = {}
         self.gateway_offline_since: datetime | None = None
         self.malformed: set[str] = set()
         self.events: list[dict[str, Any]] = []
@@ -818,6 +823,13 @@ class EnphaseSimulator:
                     },
                     status=status,
                 )
+        for suffix, replacement in self.override.items():
+            if path.rstrip("/").endswith(suffix):
+                return (
+                    web.Response(text=replacement, content_type="application/json")
+                    if isinstance(replacement, str)
+                    else web.json_response(replacement)
+                )
         if request.method != "GET":
             return web.json_response(
                 {"reason": "405", "message": ["Method not allowed"]}, status=405
@@ -832,7 +844,11 @@ class EnphaseSimulator:
             return web.Response(
                 text="<html>Bad gateway</html>", content_type="text/html"
             )
-        return web.json_response(_garble(self.malformed, path, body))
+        body = _garble(self.malformed, path, body)
+        for suffix, transform in self.transform.items():
+            if path.rstrip("/").endswith(suffix):
+                body = transform(body)
+        return web.json_response(body)
 
     def _too_many(
         self, app: SimApp, period: str, start: int, end: int, limit: int

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -409,6 +410,9 @@ class SolarEdgeSimulator:
         ``power_override``: the newest non-null ``/power`` value and meter
         ``importPower`` value become this number (1e12, -5000: absurd values).
         ``clock_skew``: every series timestamp is shifted by this much.
+        ``override``: path suffix -> body answered instead (a text as-is, else
+        JSON), after authentication and quota (fuzzing, nulls, HTML pages).
+        ``transform``: path suffix -> function of the real body, answered instead.
 
     Site access (OAuth 2.0, homeowners): ``site_access`` serves ``/authorize``
     and ``/v2/oauth2/token`` (see ``solaredge_oauth``); its bearer tokens reach
@@ -438,6 +442,8 @@ class SolarEdgeSimulator:
         self.lifetime_zero = False
         self.overview_units: dict[str, str] = {}
         self.power_override: float | None = None
+        self.override: dict[str, Any] = {}
+        self.transform: dict[str, Callable[[Any], Any]] = {}
         self.clock_skew = timedelta(0)
         self.base_url = ""
         self._failures: list[list[Any]] = []
@@ -478,6 +484,16 @@ class SolarEdgeSimulator:
     def reset_month(self) -> None:
         """Start a new billing cycle."""
         self.credits_used = 0
+
+    def clear_faults(self) -> None:
+        """Switch every fault off (the vendor is healthy again)."""
+        self._failures.clear()
+        self.offline = False
+        self.malformed.clear()
+        self.override.clear()
+        self.transform.clear()
+        self.power_override = None
+        self.clock_skew = timedelta(0)
 
     def fail_next(
         self,
@@ -880,6 +896,13 @@ class SolarEdgeSimulator:
                     return finish(response, 0)
                 return finish(self._problem(status, "Simulated failure"))
 
+        for suffix, replacement in self.override.items():
+            if path.rstrip("/").endswith(suffix):
+                return finish(
+                    web.Response(text=replacement, content_type="application/json")
+                    if isinstance(replacement, str)
+                    else web.json_response(replacement)
+                )
         if request.method != "GET":
             return finish(self._problem(405, "Method not allowed"))
         parts = path[3:].rstrip("/").split("/")[1:]
@@ -901,6 +924,9 @@ class SolarEdgeSimulator:
             return finish(self._problem(err.status, err.detail, err.title))
         if self.clock_skew:
             _skew(body, self.clock_skew)
+        for suffix, transform in self.transform.items():
+            if path.rstrip("/").endswith(suffix):
+                body = transform(body)
         return finish(web.json_response(body))
 
     def _route(self, parts: list[str], request: web.Request, now: datetime) -> Any:

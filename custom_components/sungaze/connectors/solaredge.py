@@ -12,9 +12,25 @@ is a small hand-written aiohttp client.
 
 Budget: the free tier has 2,000 credits a month (1 per call) and 10 calls a
 minute; the monthly balance is not in any header, so it is counted locally.
-A routine update costs 2 credits (overview + power), 3 with a battery (storage
-telemetry). Once per site-local day the site details, inventory and the YEAR
-energy series are refreshed; alerts every three hours.
+A routine update costs 2 credits (overview + power), plus one with a battery
+(storage telemetry) and one with a meter (meter telemetry: grid power, and the
+house load where no consumption meter reports it): 4 for a battery + meter
+site. Once per site-local day the site details, inventory, the YEAR energy
+series and (with a meter) the YEAR meter energies are refreshed; alerts every
+three hours. Those extras wait for a minute window with room (the first update
+follows the config flow's calls) and catch up just after.
+
+An inventory implies keys even before data comes (a site set up at night):
+an inverter solar power, a meter grid and consumption power, a battery its
+power and charge; they are reported as None (unknown) until values arrive.
+Absurd values (`model.plausible`) become unknown and readings stamped in the
+future are stamped now, with one log line per update.
+
+A 429 with `retry-after` is the minute limit. Without it SolarEdge means "the
+month's credits are gone", but a proxy or CDN answers the same; only when our
+own count agrees is it the month, otherwise a short limit the coordinator
+backs off from. A 403 on a required call means the credentials may not read
+the site (`AuthFailedError`); on telemetry or alerts it is a diagnostics note.
 
 Lifetime production: V2 has no lifetime field. It is derived as the sum of the
 `/energy` YEAR buckets since installation (fetched once a day) minus today's
@@ -374,11 +390,10 @@ class SolarEdgeConnector(HttpConnector):
         if self._site is None or self._inventory_day != today:
             await self._refresh_inventory(base)
             self._inventory_day = today = now.astimezone(self._zone()).date()
-        overview = await self._get(f"{base}/overview")
+        values = self._site_values(await self._get(f"{base}/overview"))
         power = await self._get(
             f"{base}/power", {"resolution": "QUARTER_HOUR", "unit": "W"}
         )
-        values = self._site_values(overview)
         point = _last_point(power, _POWER_SCALE)
         if self._has(DeviceKind.INVERTER) or point is not None:
             # An inverter implies solar power: unknown (not absent) at night.

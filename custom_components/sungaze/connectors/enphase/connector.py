@@ -1,85 +1,18 @@
-"""Enphase Monitoring API v4 (Enlighten cloud), reached with OAuth 2.0.
-
-Library choice: `pyenphase` (maintained, async, HA core's) talks to the local
-IQ Gateway, not this cloud API. The v4 cloud clients found (`python_enlighten_api`
-and similar scripts) are synchronous `requests` code without quota handling, and
-no maintained async v4 client is published on PyPI. So this is a small
-hand-written aiohttp client. OAuth itself is not hand-written: Home Assistant's
-OAuth helper owns the grant, and this connector only asks a `TokenProvider` for
-a valid access token.
-
-Every call carries two credentials: `?key=` (the application's API key) and
-`Authorization: Bearer` (the homeowner's access token). A 401 on a core endpoint
-(`/systems`, `/summary`, `/devices`) asks the provider for a fresh token once and
-retries once; a second 401 means the grant is gone. A 401 on any other endpoint
-is how Enphase says "not in your plan" (the Watt plan answers 401, not 403, on
-device-level data): that feature is dropped for the day with a note in the
-snapshot, and never becomes a re-authentication. "API Key -Client mismatch" is
-an auth failure without a refresh: the key belongs to another application.
-
-Budget. The plan (options) sets the quota: Watt 10/minute and a hard 1,000 a
-month; Kilowatt 50/minute and 50,000; Megawatt 100/minute and 300,000; Partner
-300/minute and its 10,000 included hits (more is billed, so it is not planned
-for). Calls are grouped by how fast their data moves:
-
-* every update: `/summary` (production power, today, lifetime, status, last
-  report) and, with a consumption meter or battery, `/latest_telemetry`
-  (consumption, battery and derived grid power);
-* the energy group: battery state of charge (`/telemetry/battery`) and the
-  daily series `/battery_lifetime`, `/consumption_lifetime`,
-  `/energy_import_lifetime`, `/energy_export_lifetime`, which give both today's
-  running total (the last element, with `end_date` = today) and, summed, the
-  lifetime counter;
-* micro-inverters: `/systems/inverters_summary_by_envoy_or_site` (power and
-  lifetime energy per micro; System Details access, so on every plan) and, on
-  paid plans, `/devices/micros/telemetry` for fresher 5-minute power;
-* events: `/open_events` and `/open_alarms`, names from `/systems/event_types`
-  (fetched once, only when an unknown event type shows up);
-* daily: `/systems` and `/devices` (inventory).
-
-On Watt the energy group runs every 12 hours, the micro-inverters every 4 and
-events once a day; the rest of the month's budget goes to the every-update
-calls (a simulated June in Phoenix: a full system with meters and a battery
-updates about 6 times a day, a PV-only one about 21 times); paid plans run
-every group on every update. A gateway uploads every 15 minutes (every 6
-hours on cellular), so a system whose next upload is not due yet costs
-nothing: its last readings are kept. Groups that would not fit in the current minute window
-(the setup burst, a new day's inventory) are postponed to a catch-up update
-just after the window, rather than waited for.
-
-UNCONFIRMED readings chosen here (see the research notes):
-
-* `/summary.energy_lifetime` counts up to the day before `summary_date` (the
-  spec's wording), so the running lifetime is `energy_lifetime + energy_today`.
-  The connector checks this on live data: when, within one day, the lifetime
-  grows exactly as much as today's energy, it switches to the other reading.
-* A `*_lifetime` series requested with `end_date` = today ends with today's
-  running total (the spec only documents the default end, yesterday).
-* `/latest_telemetry` battery power is signed from `operational_mode`
-  (Charging is negative, Discharging positive, per our convention), whatever
-  the sign of `power`; the spec shows both signs.
-* Consumption meters report the house load; grid power is then derived from
-  the energy balance: grid = consumption - production - battery discharge.
-* Open alarm severities 1-2 are critical, 3 a warning, 4 and above info; open
-  events without an alarm are warnings.
-"""
+"""The Enphase connector: systems, planning and the snapshot (see the package notes)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 import hashlib
-import json
 import logging
-import math
-import re
-from typing import Any, ClassVar, Final
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from ..model import (
+from ...model import (
     Alert,
     Device,
     DeviceKind,
@@ -90,22 +23,18 @@ from ..model import (
     Value,
     as_float,
 )
-from .base import (
+from ..base import (
     AccountInfo,
-    AuthFailedError,
     BadPayloadError,
     PollCost,
-    RateLimitedError,
     RequestBudget,
     RequestLimiter,
     StaticToken,
     TokenProvider,
 )
-from .http import HttpConnector, HttpResponse
-from .parse import (
-    error_detail,
+from ..parse import (
+    FUTURE_SLACK,
     mappings,
-    next_month,
     parse_date,
     parse_epoch,
     rows,
@@ -113,210 +42,27 @@ from .parse import (
     site_device,
     zone,
 )
+from .client import EnphaseClient, NotIncluded, Refused
+from .parse import DailySeries, System, last_soc, quantity, truthy
+from .plans import CONF_PLAN, DEFAULT_PLAN, PLANS, runs
+from .tables import (
+    BATTERY_KEYS,
+    CELLULAR_UPLOAD_EVERY,
+    ENERGY_UNITS,
+    KNOWN_EVENTS,
+    MICROS_PAGE,
+    POWER_UNITS,
+    STATUSES,
+    SUMMARY_PAGE,
+    UPLOAD_EVERY,
+    UPLOAD_GRACE,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_URL: Final = "https://api.enphaseenergy.com/api/v4"
-CONF_PLAN: Final = "plan"
-"""Option: the Enphase developer plan of the application."""
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnphasePlan:
-    """What an Enphase developer plan allows, and how Sungaze spends it."""
-
-    name: str
-    budget: RequestBudget
-    device_level: bool
-    """Device Level Monitoring (per-micro telemetry) is included."""
-    energy_every: timedelta
-    micros_every: timedelta
-    events_every: timedelta
-
-
-_EVERY_UPDATE: Final = timedelta(0)
-PLANS: Final[Mapping[str, EnphasePlan]] = {
-    plan.name: plan
-    for plan in (
-        EnphasePlan(
-            name="watt",
-            budget=RequestBudget(per_minute=10, per_month=1000, reserve=0.1),
-            device_level=False,
-            energy_every=timedelta(hours=12),
-            micros_every=timedelta(hours=4),
-            events_every=timedelta(hours=24),
-        ),
-        EnphasePlan(
-            name="kilowatt",
-            budget=RequestBudget(per_minute=50, per_month=50_000, reserve=0.1),
-            device_level=True,
-            energy_every=_EVERY_UPDATE,
-            micros_every=_EVERY_UPDATE,
-            events_every=timedelta(hours=1),
-        ),
-        EnphasePlan(
-            name="megawatt",
-            budget=RequestBudget(per_minute=100, per_month=300_000, reserve=0.1),
-            device_level=True,
-            energy_every=_EVERY_UPDATE,
-            micros_every=_EVERY_UPDATE,
-            events_every=timedelta(hours=1),
-        ),
-        EnphasePlan(
-            name="partner",
-            budget=RequestBudget(per_minute=300, per_month=10_000, reserve=0.1),
-            device_level=True,
-            energy_every=_EVERY_UPDATE,
-            micros_every=_EVERY_UPDATE,
-            events_every=timedelta(hours=1),
-        ),
-    )
-}
-DEFAULT_PLAN: Final = "watt"
-
-_UPLOAD_EVERY: Final = timedelta(minutes=15)
-_CELLULAR_UPLOAD_EVERY: Final = timedelta(hours=6)
-_UPLOAD_GRACE: Final = timedelta(minutes=2)
-_SUMMARY_PAGE: Final = 100
-_MICROS_PAGE: Final = 20
-_KEEP_DAYS: Final = 2
-"""Days a lifetime series keeps re-fetching, for late (cellular) uploads."""
-_KNOWN_EVENTS: Final = {28: "Gateway not reporting"}
-_POWER_UNITS: Final = {"W": 1.0, "KW": 1e3, "MW": 1e6}
-_ENERGY_UNITS: Final = {"WH": 1.0, "KWH": 1e3, "MWH": 1e6}
-_STATUSES: Final = {
-    "normal": "normal",
-    "storage_idle": "normal",
-    "comm": "offline",
-    "no_data": "offline",
-    "retired": "offline",
-    "deactivated": "offline",
-    "not_monitored": "offline",
-    "unused": "offline",
-    "disabled": "offline",
-    "power": "error",
-    "micro": "warning",
-    "meter": "warning",
-    "meter_issue": "warning",
-    "battery": "warning",
-    "encharge": "warning",
-    "encharge_issue": "warning",
-    "enpower": "warning",
-    "enpower_issue": "warning",
-    "rma": "warning",
-}
-_BATTERY_KEYS: Final = ("encharges", "acbs")
-_CORE: Final = "core"
-
-
-class _NotIncluded(Exception):
-    """A 401 on an optional endpoint: the plan does not include it."""
-
-
-class _Refused(Exception):
-    """Another 4xx on an optional endpoint: skip the feature, keep the rest."""
-
-
-def _truthy(raw: object) -> bool:
-    """`active` is a boolean in examples and a string in the schema."""
-    if isinstance(raw, str):
-        return raw.strip().lower() in ("true", "1", "yes")
-    return bool(raw)
-
-
-def _quantity(raw: object, units: Mapping[str, float]) -> float | None:
-    """A bare number, or `{value, units}` as in the inverter summary."""
-    if isinstance(raw, Mapping):
-        scale = units.get(str(raw.get("units") or "").upper())
-        if scale is None:
-            return None
-        return as_float(raw.get("value"), scale=scale)
-    return as_float(raw)
-
-
-@dataclass(slots=True)
-class DailySeries:
-    """A `*_lifetime` daily Wh series kept as a lifetime counter cheaply.
-
-    The first request fetches the whole history; afterwards only the last few
-    days are re-fetched (late uploads can still change them) and older days are
-    folded into `base`.
-    """
-
-    base: float = 0.0
-    start: date | None = None
-
-    def params(self, today: date) -> dict[str, str]:
-        """Query parameters: from the first day still open to today."""
-        params = {"end_date": today.isoformat()}
-        if self.start is not None:
-            params["start_date"] = self.start.isoformat()
-        return params
-
-    def update(
-        self, first: date | None, values: Sequence[object], today: date
-    ) -> tuple[float | None, float | None]:
-        """Fold a response in; return today's running Wh and the lifetime Wh."""
-        if first is None:
-            if values:
-                return None, None
-            # Nothing produced ever: an empty history is a lifetime of 0.
-            self.start = today - timedelta(days=_KEEP_DAYS)
-            return 0.0, self.base
-        days = [as_float(v) for v in values]
-        if any(v is None or v < 0 for v in days):
-            return None, None
-        clean = [v or 0.0 for v in days]
-        if self.start is not None and first != self.start:
-            # The history moved under us: fetch it whole next time.
-            self.base, self.start = 0.0, None
-            return None, None
-        total = self.base + sum(clean)
-        last_day = first + timedelta(days=len(clean) - 1)
-        today_value = clean[-1] if clean and last_day == today else None
-        keep_from = today - timedelta(days=_KEEP_DAYS)
-        folded = [
-            v for i, v in enumerate(clean) if first + timedelta(days=i) < keep_from
-        ]
-        self.base += sum(folded)
-        self.start = max(first, keep_from)
-        return today_value, total
-
-
-@dataclass(slots=True)
-class _System:
-    """What the connector knows about one Enphase system between updates."""
-
-    site: Site
-    connection: str = ""
-    devices: dict[str, Device] = field(default_factory=dict)
-    gateways: list[str] = field(default_factory=list)
-    has_production_meter: bool = False
-    has_consumption_meter: bool = False
-    has_battery: bool = False
-    inventory_day: date | None = None
-    values: dict[str, Value] = field(default_factory=dict)
-    as_of: datetime | None = None
-    micros: dict[str, Readings] = field(default_factory=dict)
-    micro_gateway: dict[str, str] = field(default_factory=dict)
-    ran: dict[str, datetime] = field(default_factory=dict)
-    series: dict[str, DailySeries] = field(default_factory=dict)
-    lifetime_includes_today: bool | None = None
-    last_summary: tuple[date, float, float] | None = None
-    alerts: tuple[Alert, ...] = ()
-
-    @property
-    def flows(self) -> bool:
-        """Whether consumption, grid or battery power can be read."""
-        return self.has_consumption_meter or self.has_battery
-
-
-class EnphaseConnector(HttpConnector):
+class EnphaseConnector(EnphaseClient):
     """The Enphase systems one homeowner's grant reaches."""
-
-    vendor: ClassVar[str] = "enphase"
-    budget: ClassVar[RequestBudget] = PLANS[DEFAULT_PLAN].budget
-    default_url: ClassVar[str | None] = DEFAULT_URL
 
     def __init__(
         self,
@@ -330,23 +76,21 @@ class EnphaseConnector(HttpConnector):
         limiter: RequestLimiter | None = None,
     ) -> None:
         """Create a client for one application key and one homeowner grant."""
-        self.plan = PLANS.get(plan, PLANS[DEFAULT_PLAN])
         super().__init__(
             session,
+            api_key=api_key,
+            token=token,
+            plan=plan,
             base_url=base_url,
-            limiter=limiter or RequestLimiter(self.plan.budget),
+            limiter=limiter,
         )
-        self._api_key = api_key
-        self._token = token
         self.system_ids = tuple(system_ids) if system_ids else None
-        self._systems: dict[str, _System] = {}
+        self._systems: dict[str, System] = {}
         self._systems_day: date | None = None
-        self._event_names: dict[int, str] = dict(_KNOWN_EVENTS)
+        self._event_names: dict[int, str] = dict(KNOWN_EVENTS)
         self._event_types_fetched = False
         self._gated: dict[str, date] = {}
         self._postponed = False
-        self._notes: dict[str, str] = {}
-        self._access_token: str | None = None
 
     @classmethod
     def from_config(
@@ -402,7 +146,7 @@ class EnphaseConnector(HttpConnector):
     def cost(self) -> PollCost:
         """Every-update calls per poll; the slower groups spread over a day."""
         systems = list(self._systems.values()) or [
-            _System(
+            System(
                 site=Site(id="?", name="?"),
                 has_production_meter=True,
                 has_consumption_meter=True,
@@ -419,16 +163,16 @@ class EnphaseConnector(HttpConnector):
             micros = self._group_calls(system, "micros")
             per_day += 1  # /devices
             if system.connection == "cellular":
-                uploads = int(timedelta(days=1) / _CELLULAR_UPLOAD_EVERY)
+                uploads = int(timedelta(days=1) / CELLULAR_UPLOAD_EVERY)
                 per_day += uploads * (fast + energy + micros)
             else:
                 per_poll += fast
                 if plan.energy_every:
-                    per_day += energy * _runs(plan.energy_every, active_hours)
+                    per_day += energy * runs(plan.energy_every, active_hours)
                 else:
                     per_poll += energy
                 if plan.micros_every:
-                    per_day += micros * _runs(plan.micros_every, active_hours)
+                    per_day += micros * runs(plan.micros_every, active_hours)
                 else:
                     per_poll += micros
             per_day += self._group_calls(system, "events") * int(
@@ -438,127 +182,16 @@ class EnphaseConnector(HttpConnector):
         return PollCost(
             per_poll=max(per_poll, 1),
             per_day=per_day,
-            min_interval=_UPLOAD_EVERY,
+            min_interval=UPLOAD_EVERY,
             # Spend a small quota where the sun is; paid plans also follow
             # consumption and batteries through the night.
             sun_aware=plan.name == "watt" or not flows,
             catch_up=self._postponed,
         )
 
-    # -- HTTP ----------------------------------------------------------------
-
-    async def _auth_headers(
-        self, *, rejected: bool = False
-    ) -> Mapping[str, str] | None:
-        """The homeowner's bearer token; a fresh one after a 401."""
-        self._access_token = await self._token(
-            rejected=self._access_token if rejected else None
-        )
-        return {"Authorization": f"Bearer {self._access_token}"}
-
-    def _secrets(self) -> tuple[str, ...]:
-        """The API key travels as a query parameter: keep it out of every error."""
-        return (self._api_key, self._access_token or "")
-
-    def _may_renew(self, response: HttpResponse) -> bool:
-        """A key/client mismatch is no expired token: no refresh helps."""
-        return "mismatch" not in _detail(response.text).lower()
-
-    async def _get(
-        self,
-        path: str,
-        params: Mapping[str, str] | None = None,
-        *,
-        optional: bool = False,
-    ) -> Any:
-        """GET one endpoint through the budget; map every failure to a typed error.
-
-        A 401 on a core endpoint gets one fresh token and one retry; on an
-        optional one it means "not in the plan" (`_NotIncluded`), never auth.
-        """
-        response = await self._request(
-            "GET",
-            path,
-            params={**(params or {}), "key": self._api_key},
-            headers={"Accept": "application/json"},
-            renew=not optional,
-        )
-        status, body = response.status, response.text
-        if status == 401:
-            detail = _detail(body)
-            if "mismatch" in detail.lower():
-                raise AuthFailedError(
-                    "The API key belongs to another application than the OAuth client"
-                )
-            if optional:
-                raise _NotIncluded(detail or "Not Authorized")
-            raise AuthFailedError(f"Enphase refused the access token: {detail}")
-        if status == 429:
-            self._rate_limited(body)
-        if 400 <= status < 500 and status != 410:
-            detail = _detail(body)
-            if optional:
-                raise _Refused(f"{status} {detail}")
-            if status == 403:
-                raise AuthFailedError(f"No access to this system: {detail}")
-            raise BadPayloadError(f"Enphase refused {path}: {status} {detail}")
-        self._raise_for_status(response, path)
-        return response.json(path)
-
-    def _rate_limited(self, body: str) -> None:
-        """A 429: block the limiter until the period the body names ends."""
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = {}
-        if not isinstance(payload, Mapping):
-            payload = {}
-        period = str(payload.get("period") or "minute")
-        if period not in ("minute", "month"):
-            period = "minute"
-        now = datetime.now(UTC)
-        if (end := parse_epoch(payload.get("period_end"))) is not None:
-            wait = (end - now).total_seconds()
-        elif period == "month":
-            wait = (next_month(now) - now).total_seconds()
-        else:
-            wait = 60.0
-        wait = max(wait, 1.0)
-        self._learn(payload, period)
-        self.limiter.block(wait, period)
-        if period == "month":
-            self.limiter.month_used = max(
-                self.limiter.month_used, self.limiter.budget.per_month or 0
-            )
-        raise RateLimitedError(
-            f"Enphase {period} limit reached ({_detail(body)})",
-            retry_after=wait,
-            period=period,
-        )
-
-    def _learn(self, payload: Mapping[str, Any], period: str) -> None:
-        """Believe the 429 over the options: its `limit` and plan are the truth.
-
-        An application on Watt configured as Kilowatt would otherwise earn a 429
-        at every setup; with the limit lowered the next one paces itself.
-        """
-        limit = as_float(payload.get("limit"))
-        budget = self.limiter.budget
-        field_name = "per_minute" if period == "minute" else "per_month"
-        current = getattr(budget, field_name)
-        if limit is not None and limit >= 1 and (current is None or limit < current):
-            self.limiter.budget = replace(budget, **{field_name: int(limit)})
-        match = re.search(r"plan (\w+)", str(payload.get("details") or ""))
-        if match and match[1].lower() != self.plan.name:
-            self._notes["plan"] = (
-                f"Enphase says the application is on the {match[1]} plan, but "
-                f"the options say {self.plan.name.title()}: change the options"
-            )
-            self._log_once("plan", self._notes["plan"])
-
     async def _optional(
         self,
-        system: _System,
+        system: System,
         name: str,
         path: str,
         params: Mapping[str, str] | None = None,
@@ -569,14 +202,14 @@ class EnphaseConnector(HttpConnector):
             return None
         try:
             return await self._get(path, params, optional=True)
-        except _NotIncluded:
+        except NotIncluded:
             self._gated[name] = today
             self._notes[name] = (
                 "401 Not Authorized: not included in the application's Enphase "
                 f"plan ({self.plan.name.title()} in the options); retried tomorrow"
             )
             self._log_once(name, f"Enphase {name} is not included in the plan")
-        except _Refused as err:
+        except Refused as err:
             self._notes[name] = f"refused: {err}"
             self._log_once(name, f"Enphase refused {name}: {err}")
         return None
@@ -595,7 +228,7 @@ class EnphaseConnector(HttpConnector):
         page = 1
         while True:
             payload = await self._get(
-                "/systems", {"page": str(page), "size": str(_SUMMARY_PAGE)}
+                "/systems", {"page": str(page), "size": str(SUMMARY_PAGE)}
             )
             items = payload.get("systems") if isinstance(payload, Mapping) else None
             if not isinstance(items, list):
@@ -612,16 +245,16 @@ class EnphaseConnector(HttpConnector):
                             str(item.get("connection_type") or "").lower(),
                         )
                     )
-            if len(items) < _SUMMARY_PAGE:
+            if len(items) < SUMMARY_PAGE:
                 return found
             page += 1
 
     # -- fetching ------------------------------------------------------------
 
-    def _zone(self, system: _System) -> ZoneInfo:
+    def _zone(self, system: System) -> ZoneInfo:
         return zone(system.site.timezone)
 
-    def _today(self, system: _System) -> date:
+    def _today(self, system: System) -> date:
         return datetime.now(UTC).astimezone(self._zone(system)).date()
 
     async def async_fetch(self) -> Snapshot:
@@ -686,12 +319,12 @@ class EnphaseConnector(HttpConnector):
     async def _refresh_systems(self) -> None:
         listed = await self._list_systems()
         wanted = set(self.system_ids) if self.system_ids else None
-        systems: dict[str, _System] = {}
+        systems: dict[str, System] = {}
         for site, connection in listed:
             if wanted is not None and site.id not in wanted:
                 continue
             known = self._systems.get(site.id)
-            system = known or _System(site=site)
+            system = known or System(site=site)
             system.site = replace(site, peak_power_w=system.site.peak_power_w)
             system.connection = connection
             systems[site.id] = system
@@ -703,7 +336,7 @@ class EnphaseConnector(HttpConnector):
             )
         self._systems = systems
 
-    async def _fetch_system(self, system: _System, now: datetime) -> None:
+    async def _fetch_system(self, system: System, now: datetime) -> None:
         today = self._today(system)
         base = f"/systems/{system.site.id}"
         if system.inventory_day != today:
@@ -721,18 +354,16 @@ class EnphaseConnector(HttpConnector):
             await self._events(system, base)
             system.ran["events"] = now
 
-    def _upload_due(self, system: _System, now: datetime) -> bool:
+    def _upload_due(self, system: System, now: datetime) -> bool:
         """Whether the gateway can have uploaded since the last summary."""
         if not system.values or system.as_of is None:
             return True
         cadence = (
-            _CELLULAR_UPLOAD_EVERY if system.connection == "cellular" else _UPLOAD_EVERY
+            CELLULAR_UPLOAD_EVERY if system.connection == "cellular" else UPLOAD_EVERY
         )
-        return now >= system.as_of + cadence + _UPLOAD_GRACE
+        return now >= system.as_of + cadence + UPLOAD_GRACE
 
-    def _due(
-        self, system: _System, group: str, every: timedelta, now: datetime
-    ) -> bool:
+    def _due(self, system: System, group: str, every: timedelta, now: datetime) -> bool:
         """Whether a group is due, and fits in this minute's remaining calls."""
         last = system.ran.get(group)
         if last is not None and now - last < every:
@@ -744,7 +375,7 @@ class EnphaseConnector(HttpConnector):
             return False
         return True
 
-    def _group_calls(self, system: _System, group: str) -> int:
+    def _group_calls(self, system: System, group: str) -> int:
         """Requests one run of a group costs for this system."""
         if group == "energy":
             return 2 * int(system.has_battery) + 3 * int(system.has_consumption_meter)
@@ -752,10 +383,10 @@ class EnphaseConnector(HttpConnector):
             micros = sum(
                 d.kind is DeviceKind.MICROINVERTER for d in system.devices.values()
             )
-            return 1 + (-(-micros // _MICROS_PAGE) if self.plan.device_level else 0)
+            return 1 + (-(-micros // MICROS_PAGE) if self.plan.device_level else 0)
         return 2  # events: open events and open alarms
 
-    async def _refresh_devices(self, system: _System, base: str) -> None:
+    async def _refresh_devices(self, system: System, base: str) -> None:
         payload = await self._get(f"{base}/devices")
         groups = payload.get("devices") if isinstance(payload, Mapping) else None
         if not isinstance(groups, Mapping):
@@ -773,7 +404,7 @@ class EnphaseConnector(HttpConnector):
                 for i in raw
                 if isinstance(i, Mapping)
                 and i.get("serial_number")
-                and _truthy(i.get("active", True))
+                and truthy(i.get("active", True))
             ]
 
         for item in items("gateways"):
@@ -790,7 +421,7 @@ class EnphaseConnector(HttpConnector):
                 firmware=item.get("emu_sw_version") or None,
             )
         gateway = gateways[0] if gateways else None
-        for key in _BATTERY_KEYS:
+        for key in BATTERY_KEYS:
             for item in items(key):
                 serial = str(item["serial_number"])
                 devices[serial] = Device(
@@ -836,12 +467,18 @@ class EnphaseConnector(HttpConnector):
         system.gateways = gateways
         system.micros = {k: v for k, v in system.micros.items() if k in devices}
 
-    async def _fast(self, system: _System, base: str, today: date) -> None:
+    async def _fast(self, system: System, base: str, today: date) -> None:
         summary = await self._get(f"{base}/summary")
         if not isinstance(summary, Mapping):
             raise BadPayloadError("Unexpected /summary shape")
         values = system.values
         reported = parse_epoch(summary.get("last_report_at"))
+        now = datetime.now(UTC)
+        if reported is not None and reported > now + FUTURE_SLACK:
+            # A gateway clock ahead: as the reference it would stop the upload
+            # check (and the counters) for as long as the clock is wrong.
+            self._log_once("future", "Enphase reports uploads from the future")
+            reported = now
         energy_today = as_float(summary.get("energy_today"))
         energy_lifetime = as_float(summary.get("energy_lifetime"))
         values["production_power"] = as_float(summary.get("current_power"))
@@ -850,8 +487,8 @@ class EnphaseConnector(HttpConnector):
             system, today, energy_today, energy_lifetime
         )
         status = str(summary.get("status") or "").lower()
-        values["site_status"] = _STATUSES.get(status, "unknown")
-        if status and status not in _STATUSES:
+        values["site_status"] = STATUSES.get(status, "unknown")
+        if status and status not in STATUSES:
             self._log_once(f"status_{status}", f"Unknown Enphase status {status!r}")
         if (size := as_float(summary.get("size_w"))) and size > 0:
             values["peak_power"] = size
@@ -864,7 +501,7 @@ class EnphaseConnector(HttpConnector):
 
     def _production_lifetime(
         self,
-        system: _System,
+        system: System,
         day: date,
         today_wh: float | None,
         lifetime_wh: float | None,
@@ -888,7 +525,7 @@ class EnphaseConnector(HttpConnector):
             return lifetime_wh
         return lifetime_wh + today_wh
 
-    async def _latest(self, system: _System, base: str) -> None:
+    async def _latest(self, system: System, base: str) -> None:
         payload = await self._optional(
             system, "latest_telemetry", f"{base}/latest_telemetry"
         )
@@ -910,7 +547,7 @@ class EnphaseConnector(HttpConnector):
             elif name == "consumption":
                 consumption.append(power)
         battery: list[float] = []
-        for key in _BATTERY_KEYS:
+        for key in BATTERY_KEYS:
             units = groups.get(key)
             for unit in units if isinstance(units, list) else []:
                 if not isinstance(unit, Mapping):
@@ -937,7 +574,7 @@ class EnphaseConnector(HttpConnector):
                 )
 
     async def _energy(
-        self, system: _System, base: str, today: date, now: datetime
+        self, system: System, base: str, today: date, now: datetime
     ) -> None:
         if system.has_battery:
             telemetry = await self._optional(
@@ -947,7 +584,7 @@ class EnphaseConnector(HttpConnector):
                 {"start_at": str(int((now - timedelta(hours=1)).timestamp()))},
             )
             if isinstance(telemetry, Mapping):
-                system.values["battery_state_of_charge"] = _soc(telemetry)
+                system.values["battery_state_of_charge"] = last_soc(telemetry)
             await self._series(
                 system,
                 "battery_lifetime",
@@ -968,7 +605,7 @@ class EnphaseConnector(HttpConnector):
 
     async def _series(
         self,
-        system: _System,
+        system: System,
         name: str,
         base: str,
         today: date,
@@ -998,7 +635,7 @@ class EnphaseConnector(HttpConnector):
             system.values[f"{key}_today"] = today_wh
             system.values[f"{key}_lifetime"] = lifetime
 
-    async def _micros(self, system: _System, now: datetime) -> None:
+    async def _micros(self, system: System, now: datetime) -> None:
         micros: dict[str, Readings] = {}
         page = 1
         while True:
@@ -1024,11 +661,11 @@ class EnphaseConnector(HttpConnector):
                         system.micro_gateway[serial] = str(envoy_serial)
                     values: dict[str, Value] = {}
                     if (
-                        power := _quantity(unit.get("power_produced"), _POWER_UNITS)
+                        power := quantity(unit.get("power_produced"), POWER_UNITS)
                     ) is not None:
                         values["ac_power"] = power
                     if (
-                        energy := _quantity(unit.get("energy"), _ENERGY_UNITS)
+                        energy := quantity(unit.get("energy"), ENERGY_UNITS)
                     ) is not None:
                         values["ac_energy_lifetime"] = energy
                     micros[serial] = Readings(
@@ -1049,7 +686,7 @@ class EnphaseConnector(HttpConnector):
             self._relink_micros(system)
 
     async def _micro_telemetry(
-        self, system: _System, micros: dict[str, Readings], now: datetime
+        self, system: System, micros: dict[str, Readings], now: datetime
     ) -> None:
         """Fresher 5-minute power per micro (Kilowatt and up)."""
         # The last upload can be up to half an hour behind: ask for the last hour.
@@ -1064,7 +701,7 @@ class EnphaseConnector(HttpConnector):
                     "start_at": str(start),
                     "granularity": "day",
                     "page": str(page),
-                    "size": str(_MICROS_PAGE),
+                    "size": str(MICROS_PAGE),
                 },
             )
             units = payload.get("devices") if isinstance(payload, Mapping) else None
@@ -1090,12 +727,12 @@ class EnphaseConnector(HttpConnector):
                     as_of=parse_epoch(last.get("end_at")),
                 )
             total = as_float(payload.get("total_devices")) or 0
-            if page * _MICROS_PAGE >= total:
+            if page * MICROS_PAGE >= total:
                 self._notes.pop("devices/micros/telemetry", None)
                 return
             page += 1
 
-    def _relink_micros(self, system: _System) -> None:
+    def _relink_micros(self, system: System) -> None:
         """Hang each micro off the gateway it reports to, once that is known."""
         for serial, device in list(system.devices.items()):
             gateway = system.micro_gateway.get(serial)
@@ -1106,7 +743,7 @@ class EnphaseConnector(HttpConnector):
             ):
                 system.devices[serial] = replace(device, parent=gateway)
 
-    async def _events(self, system: _System, base: str) -> None:
+    async def _events(self, system: System, base: str) -> None:
         events = await self._optional(system, "open_events", f"{base}/open_events")
         alarms = await self._optional(system, "open_alarms", f"{base}/open_alarms")
         if events is None and alarms is None:
@@ -1176,7 +813,7 @@ class EnphaseConnector(HttpConnector):
         return self._event_names.get(type_id, f"Enphase event {type_id}")
 
     @staticmethod
-    def _device_for(system: _System, serial: str) -> str:
+    def _device_for(system: System, serial: str) -> str:
         return serial if serial in system.devices else system.site.id
 
     def diagnostics(self) -> dict[str, Any]:
@@ -1197,26 +834,3 @@ class EnphaseConnector(HttpConnector):
                 for system in self._systems.values()
             ],
         }
-
-
-def _runs(every: timedelta, active_hours: int) -> int:
-    """Runs of a group in a day's active hours: the first update's, then each period."""
-    return math.floor(timedelta(hours=active_hours) / every) + 1
-
-
-def _detail(body: str) -> str:
-    return error_detail(body, "details", "message")
-
-
-def _soc(telemetry: Mapping[str, Any]) -> float | None:
-    intervals = telemetry.get("intervals")
-    if isinstance(intervals, list):
-        for interval in reversed(intervals):
-            soc = interval.get("soc") if isinstance(interval, Mapping) else None
-            if (
-                isinstance(soc, Mapping)
-                and (percent := as_float(soc.get("percent"))) is not None
-            ):
-                return percent
-    raw = telemetry.get("last_reported_aggregate_soc")
-    return as_float(raw.rstrip("%")) if isinstance(raw, str) else None
