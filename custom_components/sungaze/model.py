@@ -445,6 +445,18 @@ def site_total(snapshot: Snapshot, key: str) -> float | None:
     return sum(others) if others else None
 
 
+def next_month(now: datetime) -> datetime:
+    """Midnight starting the month after `now`, in `now`'s zone."""
+    return (now.replace(day=28) + timedelta(days=4)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+
+
+def next_day(now: datetime) -> datetime:
+    """Midnight starting the day after `now`, in `now`'s zone."""
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def as_float(raw: object, *, scale: float = 1.0) -> float | None:
     """Parse a vendor number leniently: numbers, numeric strings; else None.
 

@@ -15,6 +15,8 @@ import math
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .model import next_month
+
 if TYPE_CHECKING:  # types only: connectors may import the month helper below
     from .connectors.base import PollCost, RequestBudget, RequestLimiter
 
@@ -40,11 +42,8 @@ class Daylight:
     next_sunrise: datetime
 
 
-def next_month_start(now: datetime) -> datetime:
-    """Midnight at the start of the month after `now` (same time zone)."""
-    return (now.replace(day=28) + timedelta(days=4)).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0
-    )
+next_month_start = next_month
+"""Midnight at the start of the month after `now` (same time zone)."""
 
 
 def steady_allowance(budget: RequestBudget, users: int = 1) -> float | None:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
-from ..model import Device, HistorySeries, Site, Snapshot
+from ..model import Device, HistorySeries, Site, Snapshot, next_day, next_month
 
 MAX_PACING_WAIT = 5.0
 """Longest wait (s) for the minute window inside one update."""
@@ -240,21 +240,15 @@ class RequestLimiter:
             self.budget.per_month is not None
             and self.month_used >= self.budget.per_month
         ):
-            nxt = (now.replace(day=28) + timedelta(days=4)).replace(
-                day=1, hour=0, minute=0, second=0, microsecond=0
-            )
             raise RateLimitedError(
                 "Monthly request budget used up",
-                retry_after=(nxt - now).total_seconds(),
+                retry_after=(next_month(now) - now).total_seconds(),
                 period="month",
             )
         if self.budget.per_day is not None and self.day_used >= self.budget.per_day:
-            nxt = (now + timedelta(days=1)).replace(
-                hour=0, minute=0, second=0, microsecond=0
-            )
             raise RateLimitedError(
                 "Daily request budget used up",
-                retry_after=(nxt - now).total_seconds(),
+                retry_after=(next_day(now) - now).total_seconds(),
                 period="day",
             )
 

@@ -12,7 +12,18 @@ import json
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..model import Device, DeviceKind, Readings, Site, as_float, plausible
+from ..model import (
+    Device,
+    DeviceKind,
+    Readings,
+    Site,
+    as_float,
+    next_day,
+    next_month,
+    plausible,
+)
+
+__all__ = ["next_day", "next_month"]  # the shared period ends, for connectors
 
 FUTURE_SLACK: Final = timedelta(minutes=5)
 """A reading stamped further ahead than this comes from a skewed vendor clock."""
@@ -71,18 +82,6 @@ def zone(name: object) -> ZoneInfo:
         return ZoneInfo(name) if isinstance(name, str) and name else ZoneInfo("UTC")
     except ZoneInfoNotFoundError, ValueError:
         return ZoneInfo("UTC")
-
-
-def next_month(now: datetime) -> datetime:
-    """Midnight starting the month after `now`, in `now`'s zone."""
-    return (now.replace(day=28) + timedelta(days=4)).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0
-    )
-
-
-def next_day(now: datetime) -> datetime:
-    """Midnight starting the day after `now`, in `now`'s zone."""
-    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def error_detail(body: str, *keys: str) -> str:
