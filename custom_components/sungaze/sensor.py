@@ -264,15 +264,15 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     def _update_guard(self) -> None:
         if (guard := self._guard) is None:
             return
-        raw = self._raw()
-        readings = self.readings
-        as_of = (
-            readings.as_of if readings else None
-        ) or self.coordinator.data.fetched_at
-        value = float(raw) if isinstance(raw, int | float) else None
-        if value is None and (readings is None or not readings.online):
+        snapshot = self.coordinator.data
+        readings = snapshot.readings.get(self.device_id)
+        if readings is None or not readings.online:
+            # A lost device's counter is unknown, not held (nor guessed).
             self._attr_native_value = None
             return
+        raw = readings.values.get(self._key)
+        as_of = readings.as_of or snapshot.fetched_at
+        value = float(raw) if isinstance(raw, int | float) else None
         self._attr_native_value = guard.accept(value, as_of, self._day(as_of))
 
     def _refresh(self) -> None:
