@@ -498,8 +498,18 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         if quiet:
             self.data = merged
             return
+        self._announce(merged, changed)
+
+    @callback
+    def async_set_updated_data(self, data: Snapshot) -> None:
+        """Take a snapshot from outside the update cycle, naming what changed."""
+        previous = self.data if self.last_update_success else None
+        self._announce(*merge_snapshot(previous, data))
+
+    @callback
+    def _announce(self, data: Snapshot, changed: frozenset[str] | None) -> None:
         self.changed = changed
-        self.async_set_updated_data(merged)
+        super().async_set_updated_data(data)
 
     @callback
     def _async_link(self, connected: bool) -> None:
