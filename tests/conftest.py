@@ -261,3 +261,45 @@ async def init_enphase(
     await phoenix.config_entries.async_setup(enphase_entry.entry_id)
     await phoenix.async_block_till_done()
     return enphase_entry
+
+
+# -- OAuth consent (Enphase, SolarEdge site access) ---------------------------------
+
+from urllib.parse import parse_qs, urlsplit  # noqa: E402
+
+from aiohttp import ClientSession  # noqa: E402
+from homeassistant.data_entry_flow import FlowResult, FlowResultType  # noqa: E402
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator  # noqa: E402
+
+
+@pytest.fixture
+async def browser(socket_enabled: None) -> AsyncIterator[ClientSession]:
+    """The user's browser, for a vendor's consent page."""
+    async with ClientSession() as session:
+        yield session
+
+
+async def oauth_consent(
+    hass: HomeAssistant,
+    browser: ClientSession,
+    hass_client_no_auth: ClientSessionGenerator,
+    result: FlowResult,
+    callback: str,
+    *,
+    state: bool = True,
+) -> FlowResult:
+    """Approve on the vendor's consent page, follow its redirect to HA, resume.
+
+    `callback` is where the vendor must send the browser back; `state` whether
+    the redirect carries OAuth's `state` (SolarEdge's does not).
+    """
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    response = await browser.get(result["url"], allow_redirects=False)
+    assert response.status == 302
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == callback
+    assert ("state" in parse_qs(location.query)) is state
+    client = await hass_client_no_auth()
+    answer = await client.get(f"{location.path}?{location.query}")
+    assert answer.status == 200, await answer.text()
+    return await hass.config_entries.flow.async_configure(result["flow_id"])

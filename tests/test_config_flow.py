@@ -1,7 +1,9 @@
 """Config flow: every path for SolarEdge, against the simulator."""
 
 from collections.abc import Callable
+from datetime import timedelta
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -142,6 +144,7 @@ def _garbled(simulator: SolarEdgeSimulator) -> None:
 async def test_errors_then_recovery(
     phoenix: HomeAssistant,
     solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
     key: str,
     fault: Callable[[SolarEdgeSimulator], None] | None,
     error: str,
@@ -158,7 +161,9 @@ async def test_errors_then_recovery(
     assert result["errors"] == {"base": error}
     solaredge.offline = False
     solaredge.malformed.clear()
-    hass.data.pop(DOMAIN, None)  # forget the pacing of the failed attempt
+    # The failed attempt spent requests of the key's minute window (and a 429
+    # asked to wait): the retry comes after that, as a user's would.
+    freezer.tick(timedelta(minutes=2))
     result = await hass.config_entries.flow.async_configure(
         flow_id, {"api_key": SOLAREDGE_KEY, "advanced": {"url": solaredge.base_url}}
     )
@@ -228,7 +233,7 @@ async def test_reconfigure(
     solaredge_entry.add_to_hass(hass)
     solaredge.api_key = "ROTATED"
     result = await solaredge_entry.start_reconfigure_flow(hass)
-    assert result["step_id"] == "reconfigure"
+    assert result["step_id"] == "solaredge_reconfigure"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"api_key": "bad", "advanced": {"url": solaredge.base_url}}
     )

@@ -234,7 +234,7 @@ async def test_reconfigure_modbus(hass: HomeAssistant, cps_modbus: StartSim) -> 
     )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    assert result["step_id"] == "reconfigure_cps_modbus"
+    assert result["step_id"] == "cps_modbus_reconfigure"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _modbus_input(other, unit_ids="1")
     )
@@ -268,7 +268,7 @@ async def test_reconfigure_mqtt_keeps_password(
     )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    assert result["step_id"] == "reconfigure_cps_mqtt"
+    assert result["step_id"] == "cps_mqtt_reconfigure"
     changes = _mqtt_input(mosquitto)
     del changes["password"]
     result = await hass.config_entries.flow.async_configure(result["flow_id"], changes)
@@ -295,7 +295,7 @@ async def test_reauth_mqtt(
     )
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
-    assert result["step_id"] == "reauth_cps"
+    assert result["step_id"] == "cps_reauth"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"username": MQTT_USER, "password": "still-wrong"}
     )
@@ -314,16 +314,16 @@ def test_translations_cover_the_cps_steps() -> None:
     import json
     from pathlib import Path
 
-    from custom_components.sungaze import config_flow_cps
+    from custom_components.sungaze.flows import cps as cps_flow
 
-    root = Path(config_flow_cps.__file__).parent
+    root = Path(cps_flow.__file__).parents[1]
     strings = json.loads((root / "strings.json").read_text())
     english = json.loads((root / "translations" / "en.json").read_text())
     fields = {
-        "cps_modbus": config_flow_cps._cps_modbus_schema(),
-        "cps_mqtt": config_flow_cps._cps_mqtt_schema(),
-        "reconfigure_cps_modbus": config_flow_cps._cps_modbus_schema(),
-        "reconfigure_cps_mqtt": config_flow_cps._cps_mqtt_schema(),
+        "cps_modbus": cps_flow._cps_modbus_schema(),
+        "cps_mqtt": cps_flow._cps_mqtt_schema(),
+        "cps_modbus_reconfigure": cps_flow._cps_modbus_schema(),
+        "cps_mqtt_reconfigure": cps_flow._cps_mqtt_schema(),
     }
     for texts in (strings, english):
         steps = texts["config"]["step"]
@@ -333,7 +333,7 @@ def test_translations_cover_the_cps_steps() -> None:
             keys = {str(key) for key in schema.schema}
             assert set(steps[step]["data"]) == keys, step
             assert set(steps[step]["data_description"]) == keys, step
-        assert set(steps["reauth_cps"]["data"]) == {"username", "password"}
+        assert set(steps["cps_reauth"]["data"]) == {"username", "password"}
         for error in (
             "no_data",
             "invalid_unit_ids",

@@ -386,7 +386,7 @@ async def test_mqtt_login_refused_starts_reauth(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     flows = phoenix.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
-    assert flows[0]["step_id"] == "reauth_cps"
+    assert flows[0]["step_id"] == "cps_reauth"
 
 
 async def test_broker_outage_shows_on_the_connection_sensor(

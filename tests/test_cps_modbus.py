@@ -88,6 +88,12 @@ async def test_poll(
         small["grid_voltage_2"],
         small["grid_voltage_3"],
     ) == (209.5, 210.6, 211.2)
+    # Phase currents Ia, Ib, Ic (0x0022-0x0024, 0.1 A) beside the line voltages.
+    regs = model.registers(datetime.now(UTC))
+    assert tuple(small[f"grid_current_{n}"] for n in (1, 2, 3)) == tuple(
+        round(regs[address] * 0.1, 1) for address in (0x22, 0x23, 0x24)
+    )
+    assert all(float(small[f"grid_current_{n}"]) > 0 for n in (1, 2, 3))
     assert small["ac_frequency"] == 59.9
     assert (small["pv_voltage_1"], small["pv_current_1"], small["pv_power_1"]) == (
         367.9,
@@ -174,7 +180,9 @@ async def test_not_running(
     assert values["ac_power"] == 0.0
     assert values["pv_power_1"] == values["pv_power_2"] == values["dc_power"] == 0.0
     assert not any(
-        key.startswith(("grid_voltage", "pv_voltage", "pv_current", "ac_frequency"))
+        key.startswith(
+            ("grid_voltage", "grid_current", "pv_voltage", "pv_current", "ac_frequency")
+        )
         for key in values
     )
     assert values["production_energy_today"] > 0
@@ -252,17 +260,10 @@ async def test_holding_refused(cps_modbus: StartSim) -> None:
 
 
 async def test_exceptions(cps_modbus: StartSim) -> None:
-    """Illegal address means the map does not fit; busy means "not now"."""
+    """Illegal address means the map does not fit and fails the update."""
     sim = await cps_modbus({1: PVI14TL_208})
     connector = _connector(sim, [1])
-    lifetime = (await connector.async_fetch()).value(
-        "11491338014", "production_energy_lifetime"
-    )
-    sim.exception = 0x06
-    asleep = await connector.async_fetch()
-    assert dict(asleep.readings["11491338014"].values) == {
-        "production_energy_lifetime": lifetime
-    }
+    await connector.async_fetch()
     sim.exception = 0x02
     with pytest.raises(BadPayloadError):
         await connector.async_fetch()
@@ -271,6 +272,63 @@ async def test_exceptions(cps_modbus: StartSim) -> None:
     with pytest.raises(BadPayloadError):
         await fresh.async_identify()
     await fresh.async_close()
+
+
+@pytest.mark.parametrize("code", [0x04, 0x06, 0x0B])
+async def test_failure_exceptions_are_a_problem(
+    cps_modbus: StartSim, caplog: pytest.LogCaptureFixture, code: int
+) -> None:
+    """Device failure, busy, gateway target failed: fault status, an alert, one log line."""
+    sim = await cps_modbus({1: PVI14TL_208, 2: PVI36TL_480})
+    connector = _connector(sim, [1, 2])
+    lifetime = (await connector.async_fetch()).value(
+        "11491338014", "production_energy_lifetime"
+    )
+    sim.exception, sim.exception_units = code, {1}
+    snapshots = [await connector.async_fetch() for _ in range(3)]
+    failed = snapshots[-1]
+    assert dict(failed.readings["11491338014"].values) == {
+        "production_energy_lifetime": lifetime,
+        "work_mode": "fault",
+    }
+    [alert] = failed.active_alerts("11491338014")
+    assert alert.code == f"modbus.0x{code:02X}"
+    assert f"0x{code:02X}" in alert.message
+    assert alert.started == snapshots[0].alerts[0].started
+    assert failed.value("1013271644022", "work_mode") == "running"  # the other unit
+    assert caplog.text.count("CPS unit 1 reports") == 1
+    # Answers again: the alert closes, values return.
+    sim.exception = None
+    healed = await connector.async_fetch()
+    await connector.async_close()
+    assert healed.active_alerts("11491338014") == []
+    assert healed.value("11491338014", "work_mode") == "running"
+
+
+async def test_failure_before_any_answer_fails_identify_and_update(
+    cps_modbus: StartSim,
+) -> None:
+    """Without a known inverter, a device failure fails the update, saying so."""
+    sim = await cps_modbus({1: PVI14TL_208})
+    sim.exception = 0x04
+    connector = _connector(sim, [1])
+    with pytest.raises(ConnectionFailedError, match="device failure"):
+        await connector.async_identify()
+    with pytest.raises(ConnectionFailedError, match="device failure"):
+        await connector.async_fetch()
+    await connector.async_close()
+
+
+async def test_timeout_is_no_problem(cps_modbus: StartSim) -> None:
+    """Silence (how a sleeping inverter answers at night) raises no alert, no fault."""
+    sim = await cps_modbus({1: PVI14TL_208})
+    connector = _connector(sim, [1], timeout=0.3)
+    await connector.async_fetch()
+    sim.swallow = 1
+    night = await connector.async_fetch()
+    await connector.async_close()
+    assert night.alerts == ()
+    assert "work_mode" not in night.readings["11491338014"].values
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)

@@ -389,3 +389,33 @@ async def test_tls(
         assert account.unique_id == "FLEX-00A1B2"
     finally:
         await broker.async_close()
+
+
+async def test_implausible_values_are_unknown(
+    cps_gateway: CpsGatewayPublisher,
+    mosquitto: MosquittoBroker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """1e12 W or negative PV power from a gateway: unknown, one log line (issue 9)."""
+    connector = _connector(mosquitto)
+    queue = await _started(connector)
+    await connector.async_fetch()
+    topic = cps_gateway.topic(1, "telemetry")
+    for step in range(1, 4):
+        doc = cps_gateway.document(1, datetime.now(UTC) + timedelta(seconds=step))
+        doc["ac"] = {**doc["ac"], "p_w": 1e12}
+        doc["dc"] = {
+            "mppt": [{**doc["dc"]["mppt"][0], "i_a": -40.0}, *doc["dc"]["mppt"][1:]]
+        }
+        await cps_gateway.async_publish(topic, json.dumps(doc))
+        pushed = await _until(
+            queue,
+            lambda s, d=doc: s.readings[SMALL].as_of == datetime.fromisoformat(d["ts"]),
+        )
+    await connector.async_close()
+    values = pushed.readings[SMALL].values
+    assert values["work_mode"] == "running"
+    assert "ac_power" not in values
+    assert "pv_power_1" not in values  # 367.9 V x -40 A
+    assert "production_power" not in pushed.readings["FLEX-00A1B2"].values
+    assert caplog.text.count("implausible values") == 1

@@ -65,7 +65,9 @@ async def test_identify_lists_stations_and_devices(
     ).async_identify()
 
     assert account.unique_id == "solarfan"
-    assert account.title == "EG4 SolarFan"
+    # Never the username (it would be in every log line): the portal, here.
+    assert account.title == "EG4 127.0.0.1"
+    assert "solarfan" not in account.title.lower()
     assert [(s.id, s.name) for s in account.sites] == [(HOME, "Home"), (BARN, "Barn")]
     assert [(d.id, d.kind.value, d.site_id) for d in account.devices] == [
         (INV1, "inverter", HOME),
@@ -241,7 +243,40 @@ async def test_numbers_as_strings_and_blanks(
     )
     assert "battery_temperature" not in first.readings[MODULE1].values
     assert first.readings[MODULE1].values["cell_voltage_max"] > 3
-    assert caplog.text.count("vBat is not a number") == 1
+    assert caplog.text.count("vBat='n/a'") == 1
+
+
+async def test_field_faults_log_one_line_per_update_and_kind(
+    eg4: EG4Simulator,
+    session: aiohttp.ClientSession,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Many garbled fields and absurd values: one line per kind, then silence."""
+    freezer.move_to(NOON)
+    for serial in (INV1, INV2, XP):
+        eg4.pin(serial, "runtime", vBat="n/a", tinner="hot", soc="64 %", ppv=10**12)
+        eg4.pin(serial, "energy", totalYielding="lots", todayYielding=-5)
+    connector = connect(eg4, session)
+    with caplog.at_level(logging.WARNING):
+        first = await connector.async_fetch()
+        for _ in range(2):
+            freezer.tick(timedelta(minutes=1))
+            await connector.async_fetch()
+    lines = [r.getMessage() for r in caplog.records if ".eg4" in r.name]
+    assert len(lines) == 2, lines
+    assert any(line.startswith("EG4 fields not a number") for line in lines)
+    assert any(line.startswith("EG4 fields implausible") for line in lines)
+    values = first.readings[INV1].values
+    for metric in (
+        "production_power",  # 1e12 W
+        "production_energy_today",  # negative energy
+        "production_energy_lifetime",
+        "battery_voltage",
+        "temperature",
+        "battery_state_of_charge",
+    ):
+        assert metric not in values
 
 
 async def test_no_bms_temperature_sentinel(
@@ -654,3 +689,81 @@ async def test_simulator_speaks_the_portal_wire_format(
             "success": False,
             "msg": "DEVICE_ERROR_UNSUPPORT_DEVICE_TYPE",
         }
+
+
+@pytest.mark.parametrize(
+    ("moment", "discharging"),
+    [
+        (datetime(2026, 6, 21, 16, 0, tzinfo=UTC), False),  # 09:00 local: charging
+        (datetime(2026, 6, 22, 5, 0, tzinfo=UTC), True),  # 22:00 local: discharging
+    ],
+)
+async def test_battery_current_sign_is_the_same_everywhere(
+    eg4: EG4Simulator,
+    session: aiohttp.ClientSession,
+    freezer: FrozenDateTimeFactory,
+    moment: datetime,
+    discharging: bool,
+) -> None:
+    """+ discharge for battery power, the bank current and every module current."""
+    freezer.move_to(moment)
+    snapshot = await connect(eg4, session).async_fetch()
+    inverter = snapshot.readings[INV1].values
+    modules = [
+        snapshot.readings[device.id].values
+        for device in snapshot.devices.values()
+        if device.parent == INV1
+    ]
+    assert modules
+    signs = {
+        float(inverter["battery_power"]) > 0,
+        float(inverter["battery_current"]) > 0,
+        *(float(module["battery_current"]) > 0 for module in modules),
+    }
+    assert signs == {discharging}
+
+
+async def test_module_slot_label_is_not_a_serial(
+    eg4: EG4Simulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """`batterySn: Battery_ID_01` names a slot under every inverter: no serial."""
+    freezer.move_to(NOON)
+    eg4.pin(f"{INV2}_Battery_ID_02", "module", batterySn="BAT2409123456")
+    snapshot = await connect(eg4, session).async_fetch()
+    assert snapshot.devices[MODULE1].serial is None
+    assert snapshot.devices[f"{INV2}_Battery_ID_01"].serial is None
+    assert snapshot.devices[f"{INV2}_Battery_ID_02"].serial == "BAT2409123456"
+    assert snapshot.devices[MODULE1].model is None  # the portal sends "" here
+
+
+async def test_title_names_the_only_station(
+    session: aiohttp.ClientSession, socket_enabled: None
+) -> None:
+    """An account with one station is titled by it (never by the username)."""
+    sim = EG4Simulator(SimAccount(plants=default_plants()[:1]))
+    await sim.start()
+    try:
+        account = await connect(sim, session).async_identify()
+    finally:
+        await sim.stop()
+    assert account.title == "EG4 Home"
+
+
+async def test_portal_busy_at_login_is_not_wrong_credentials(
+    eg4: EG4Simulator, session: aiohttp.ClientSession
+) -> None:
+    """A transient `success:false` on the login is a connection problem."""
+    eg4.fail_next("dataframe_timeout", path_contains="login")
+    with pytest.raises(ConnectionFailedError, match="busy"):
+        await connect(eg4, session).async_identify()
+
+
+async def test_chosen_station_gone(
+    eg4: EG4Simulator, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chosen station no longer on the account: the others still update, one line."""
+    connector = connect(eg4, session, stations=[HOME, "99999"])
+    first = await connector.async_fetch()
+    await connector.async_fetch()
+    assert HOME in first.sites
+    assert caplog.text.count("no longer on the account") == 1

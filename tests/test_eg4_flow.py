@@ -62,7 +62,7 @@ async def test_full_flow_creates_one_entry_per_account(
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "EG4 SolarFan"
+    assert result["title"] == "EG4 127.0.0.1"  # the portal, never the username
     assert result["data"] == {
         "vendor": "eg4",
         "username": "SolarFan",

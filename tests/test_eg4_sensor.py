@@ -116,6 +116,62 @@ async def test_counter_guard_holds_a_lifetime_drop(
     assert number(phoenix, station) >= station_before
 
 
+async def test_near_zero_glitch_is_not_a_new_meter(
+    phoenix: HomeAssistant,
+    eg4: EG4Simulator,
+    eg4_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Eight updates of near-zero lifetime counters, then the real ones (issue 9).
+
+    Nothing is published during the glitch, the real values flow at once
+    afterwards, and the whole episode logs one warning line, not one per counter.
+    """
+    freezer.move_to(NOON)
+    await setup(phoenix, eg4_entry)
+    solar, station = f"{INVERTER}_solar_energy", f"{STATION}_solar_energy"
+    before, station_before = number(phoenix, solar), number(phoenix, station)
+    caplog.clear()
+    eg4.counter_glitch = True
+    for _ in range(8):
+        await next_update(phoenix, freezer)
+        assert number(phoenix, solar) == before
+        assert number(phoenix, station) == station_before
+    warnings = [
+        r
+        for r in caplog.records
+        if r.name.endswith("model") and r.levelname == "WARNING"
+    ]
+    assert len(warnings) == 1
+    assert "Energy counters went backwards" in warnings[0].getMessage()
+    eg4.counter_glitch = False
+    await next_update(phoenix, freezer)
+    real = eg4.energy("4512670002")["totalYielding"] * 100 / 1000
+    assert number(phoenix, solar) == real >= before
+
+
+async def test_vendor_clock_fast_does_not_freeze_counters(
+    phoenix: HomeAssistant,
+    eg4: EG4Simulator,
+    eg4_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The portal stamps data 3 h ahead for a while; once fixed, counters move on."""
+    freezer.move_to(NOON)
+    eg4.clock_skew = timedelta(hours=3)
+    await setup(phoenix, eg4_entry)
+    solar = f"{INVERTER}_solar_energy"
+    for _ in range(3):
+        await next_update(phoenix, freezer)
+    skewed = number(phoenix, solar)
+    eg4.clock_skew = timedelta()
+    for _ in range(4):
+        await next_update(phoenix, freezer)
+    real = eg4.energy("4512670002")["totalYielding"] * 100 / 1000
+    assert number(phoenix, solar) == real > skewed
+
+
 async def test_lost_inverter_is_unknown_with_last_report(
     phoenix: HomeAssistant,
     eg4: EG4Simulator,

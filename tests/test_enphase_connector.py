@@ -441,12 +441,34 @@ async def test_micros_follow_the_inventory(
     )
 
 
-async def test_system_no_longer_reachable(
+async def test_system_missing_from_the_list_is_no_auth_failure(
     session: ClientSession, enphase: EnphaseSimulator
 ) -> None:
-    """A selected system the grant lost is an auth failure (sign in again)."""
-    with pytest.raises(AuthFailedError):
+    """A selected system absent from /systems is a bad payload, not a reauth.
+
+    Before: it raised `AuthFailedError`, so a garbled list started a reauth.
+    """
+    with pytest.raises(BadPayloadError):
         await connector(session, enphase, systems=["999"]).async_fetch()
+
+
+@pytest.mark.parametrize("switch", ["systems_missing", "systems_null_id"])
+async def test_garbled_system_list_recovers(
+    session: ClientSession,
+    enphase: EnphaseSimulator,
+    freezer: FrozenDateTimeFactory,
+    switch: str,
+) -> None:
+    """A garbled /systems list fails that update only; the next good one recovers."""
+    freezer.move_to(NOON)
+    client = connector(session, enphase, systems=[HOME])
+    enphase.malformed.add(switch)
+    with pytest.raises(BadPayloadError):
+        await client.async_fetch()
+    enphase.malformed.clear()
+    freezer.tick(timedelta(minutes=15))
+    snapshot = await client.async_fetch()
+    assert snapshot.value(HOME, "production_power") is not None
 
 
 def _daylight(moment: datetime) -> Daylight:
@@ -562,3 +584,35 @@ async def test_stored_token_without_refresh(
     with pytest.raises(AuthFailedError):
         await client.async_identify()
     assert client.plan.name == "watt"
+
+
+@pytest.mark.parametrize("absurd", [1e12, -5000.0])
+async def test_absurd_power_is_unknown_with_one_log_line(
+    session: ClientSession,
+    enphase: EnphaseSimulator,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    absurd: float,
+) -> None:
+    """1e12 W or negative production is unknown, one warning per update.
+
+    Before: accepted silently. (A PV-only system: production power comes from
+    the summary alone.)
+    """
+    freezer.move_to(NOON)
+    enphase.systems[4123987] = cabin_like_home()
+    enphase.power_override = absurd
+    client = connector(session, enphase)
+    snapshot = await client.async_fetch()
+    assert snapshot.value(HOME, "production_power") is None
+    assert snapshot.value(HOME, "production_energy_today") is not None
+    warnings = [r for r in caplog.records if "implausible" in r.getMessage()]
+    assert len(warnings) == 1
+    enphase.power_override = None
+    freezer.tick(timedelta(minutes=20))
+    assert (await client.async_fetch()).value(HOME, "production_power") is not None
+
+
+def cabin_like_home() -> SimSystem:
+    """The home system without meters or battery (summary-only power)."""
+    return SimSystem(battery_serial=None, consumption_meter=False)

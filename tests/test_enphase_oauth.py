@@ -5,7 +5,7 @@ view receives the redirect, as it would from a browser.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
 import logging
@@ -35,12 +35,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.sungaze.application_credentials import (
     async_get_auth_implementation,
     async_get_description_placeholders,
-    authorization_server,
-    bind_implementation,
 )
 from custom_components.sungaze.const import DOMAIN
+from custom_components.sungaze.flows import FLOWS_BY_VENDOR
+from custom_components.sungaze.flows.enphase import EnphaseFlow, EnphaseImplementation
+from custom_components.sungaze.flows.solaredge import SolarEdgeImplementation
+from custom_components.sungaze.oauth import VendorImplementation
 
-from .conftest import ENPHASE_AUTH, ENPHASE_SYSTEM_ID, NOON
+from .conftest import ENPHASE_AUTH, ENPHASE_SYSTEM_ID, NOON, oauth_consent
 from .simulators.enphase import (
     EnphaseSimulator,
     SimApp,
@@ -55,13 +57,6 @@ POWER = "sensor.home_solar_power"
 STATUS = "sensor.enphase_home_connection"
 
 pytestmark = pytest.mark.usefixtures("current_request_with_host")
-
-
-@pytest.fixture
-async def browser(socket_enabled: None) -> AsyncIterator[ClientSession]:
-    """The user's browser, for the vendor's consent page."""
-    async with ClientSession() as session:
-        yield session
 
 
 async def _tick(
@@ -79,7 +74,7 @@ async def _start(
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["cps", "eg4", "enphase", "solaredge"]
+    assert "enphase" in result["menu_options"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "enphase"}
     )
@@ -91,24 +86,6 @@ async def _start(
             "advanced": {"url": simulator.base_url},
         },
     )
-
-
-async def _consent(
-    hass: HomeAssistant,
-    browser: ClientSession,
-    hass_client_no_auth: ClientSessionGenerator,
-    result: FlowResult,
-) -> FlowResult:
-    """Follow the authorize URL to the simulator, then its redirect to HA."""
-    assert result["type"] is FlowResultType.EXTERNAL_STEP
-    response = await browser.get(result["url"], allow_redirects=False)
-    assert response.status == 302
-    location = urlsplit(response.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == CALLBACK
-    client = await hass_client_no_auth()
-    answer = await client.get(f"{location.path}?{location.query}")
-    assert answer.status == 200
-    return await hass.config_entries.flow.async_configure(result["flow_id"])
 
 
 def _stored(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
@@ -134,7 +111,7 @@ async def test_sign_in_creates_the_entry(
     assert query["client_id"] == [enphase.app0.client_id]
     assert query["redirect_uri"] == [CALLBACK]
     assert query["response_type"] == ["code"]
-    result = await _consent(hass, browser, hass_client_no_auth, result)
+    result = await oauth_consent(hass, browser, hass_client_no_auth, result, CALLBACK)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.title == "Home"
@@ -158,8 +135,8 @@ async def test_refused_consent_aborts(
 ) -> None:
     """The owner says no: the flow ends, nothing is exchanged."""
     enphase.deny_next()
-    result = await _consent(
-        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase)
+    result = await oauth_consent(
+        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase), CALLBACK
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "user_rejected_authorize"
@@ -178,8 +155,8 @@ async def test_wrong_client_secret_aborts(
     await async_import_client_credential(
         hass, DOMAIN, ClientCredential(enphase.app0.client_id, "not-the-secret")
     )
-    result = await _consent(
-        hass, browser, hass_client_no_auth, await _start(hass, enphase)
+    result = await oauth_consent(
+        hass, browser, hass_client_no_auth, await _start(hass, enphase), CALLBACK
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "oauth_unauthorized"
@@ -205,8 +182,12 @@ async def test_api_key_of_another_application(
 ) -> None:
     """The client signs in fine but the key is another app's: say so."""
     enphase.apps["other"] = SimApp(client_id="other", client_secret="x", api_key="k2")
-    result = await _consent(
-        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase, "k2")
+    result = await oauth_consent(
+        phoenix,
+        browser,
+        hass_client_no_auth,
+        await _start(phoenix, enphase, "k2"),
+        CALLBACK,
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "invalid_api_key"
@@ -232,8 +213,8 @@ async def test_listing_systems_fails(
 ) -> None:
     """Signed in, but the systems cannot be listed: say why."""
     fault(enphase)
-    result = await _consent(
-        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase)
+    result = await oauth_consent(
+        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase), CALLBACK
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == reason
@@ -250,8 +231,8 @@ async def test_same_account_twice_aborts(
     MockConfigEntry(domain=DOMAIN, unique_id=f"enphase_{enphase.owner}").add_to_hass(
         phoenix
     )
-    result = await _consent(
-        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase)
+    result = await oauth_consent(
+        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase), CALLBACK
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -270,8 +251,8 @@ async def test_system_shared_with_another_account_is_not_added_twice(
         unique_id="enphase_7654321",
         data={"vendor": "enphase", "system_ids": [ENPHASE_SYSTEM_ID]},
     ).add_to_hass(phoenix)
-    result = await _consent(
-        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase)
+    result = await oauth_consent(
+        phoenix, browser, hass_client_no_auth, await _start(phoenix, enphase), CALLBACK
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -294,10 +275,10 @@ async def test_several_systems_ask_which(
         await async_import_client_credential(
             hass, DOMAIN, ClientCredential(sim.app0.client_id, sim.app0.client_secret)
         )
-        result = await _consent(
-            hass, browser, hass_client_no_auth, await _start(hass, sim)
+        result = await oauth_consent(
+            hass, browser, hass_client_no_auth, await _start(hass, sim), CALLBACK
         )
-        assert result["step_id"] == "systems"
+        assert result["step_id"] == "enphase_systems"
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {"system_ids": []}
         )
@@ -427,7 +408,7 @@ async def test_dead_refresh_token_asks_to_sign_in_once(
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
     # The owner signs in again.
     result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
-    result = await _consent(hass, browser, hass_client_no_auth, result)
+    result = await oauth_consent(hass, browser, hass_client_no_auth, result, CALLBACK)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
@@ -463,7 +444,7 @@ async def test_reauth_with_another_account_is_refused(
         result["flow_id"], {"api_key": enphase.app0.api_key}
     )
     enphase.owner = "someone-else"
-    result = await _consent(hass, browser, hass_client_no_auth, result)
+    result = await oauth_consent(hass, browser, hass_client_no_auth, result, CALLBACK)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
 
@@ -606,7 +587,7 @@ async def test_reconfigure_changes_systems(
         )
         entry.add_to_hass(hass)
         result = await entry.start_reconfigure_flow(hass)
-        assert result["step_id"] == "reconfigure_enphase"
+        assert result["step_id"] == "enphase_reconfigure"
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {"system_ids": []}
         )
@@ -647,26 +628,26 @@ async def test_unreachable_token_endpoint_is_retried(
 
 def test_authorization_servers() -> None:
     """Vendor URLs by default; beside the API URL when it is overridden."""
-    assert authorization_server("enphase", None) == AuthorizationServer(
+    assert EnphaseImplementation.authorization_server(None) == AuthorizationServer(
         "https://api.enphaseenergy.com/oauth/authorize",
         "https://api.enphaseenergy.com/oauth/token",
     )
-    assert authorization_server("enphase", "http://127.0.0.1:9/api/v4") == (
+    assert EnphaseImplementation.authorization_server("http://127.0.0.1:9/api/v4") == (
         AuthorizationServer(
             "http://127.0.0.1:9/oauth/authorize", "http://127.0.0.1:9/oauth/token"
         )
     )
-    assert authorization_server("solaredge", None) == AuthorizationServer(
+    assert SolarEdgeImplementation.authorization_server(None) == AuthorizationServer(
         "https://connect.solaredge.com/authorize",
         "https://monitoringapi.solaredge.com/v2/oauth2/token",
     )
-    assert authorization_server("solaredge", "http://127.0.0.1:9/v2/") == (
+    assert SolarEdgeImplementation.authorization_server("http://127.0.0.1:9/v2/") == (
         AuthorizationServer(
             "http://127.0.0.1:9/authorize", "http://127.0.0.1:9/v2/oauth2/token"
         )
     )
-    with pytest.raises(ValueError, match="tigo does not use OAuth"):
-        authorization_server("tigo", None)
+    with pytest.raises(NotImplementedError):
+        VendorImplementation.authorization_server(None)
 
 
 async def test_credentials_dialog_and_unbound_credential(hass: HomeAssistant) -> None:
@@ -679,10 +660,18 @@ async def test_credentials_dialog_and_unbound_credential(hass: HomeAssistant) ->
     )
     with pytest.raises(NotImplementedError):
         await credential.async_generate_authorize_url("flow")
-    bound = bind_implementation(hass, credential, "enphase", None)
+    bound = EnphaseFlow.bind_oauth(hass, credential, None)
     assert (bound.client_id, bound.domain) == ("id", "x")
+    assert isinstance(bound, EnphaseImplementation)
     with pytest.raises(TypeError):
-        bind_implementation(hass, object(), "enphase", None)  # type: ignore[arg-type]
+        EnphaseFlow.bind_oauth(hass, object(), None)  # type: ignore[arg-type]
+    # A vendor without OAuth has nothing to bind to, nor tokens to provide.
+    with pytest.raises(TypeError, match="eg4 does not use OAuth"):
+        FLOWS_BY_VENDOR["eg4"].bind_oauth(hass, credential, None)
+    with pytest.raises(TypeError, match="eg4 does not use OAuth"):
+        await FLOWS_BY_VENDOR["eg4"].async_token_provider(
+            hass, MockConfigEntry(domain=DOMAIN, data={})
+        )
 
 
 async def test_demo_entry_works(

@@ -88,8 +88,9 @@ async def test_fetch_matches_the_simulated_truth(
     battery = snapshot.readings["7F0A21C3-B1"]
     assert 0 <= battery.values["battery_state_of_charge"] <= 100
     assert "battery_power" in battery.values
-    # Inventory, site, overview, power, lifetime, storage and alerts: seven credits.
-    assert solaredge.credits_used == 7
+    # Site, inventory, overview, power, storage, meter; production lifetime, meter
+    # lifetime and alerts: nine credits, four of them routine.
+    assert solaredge.credits_used == 9
 
 
 async def test_lifetime_rises_and_rebases_daily(
@@ -172,13 +173,14 @@ async def test_minute_limit_blocks_locally(
 
 
 async def test_month_exhausted(session: ClientSession, socket_enabled: None) -> None:
-    """A 429 without retry-after ends the month; later calls are refused locally."""
+    """A 429 without retry-after ends the month when our count agrees."""
     simulator = SolarEdgeSimulator(month_credits=3)
     await simulator.start()
     try:
         client = connector(session, simulator)
         for _ in range(3):
             await client.async_identify()
+        client.limiter.month_used = 1990  # our count: the month is nearly spent
         with pytest.raises(RateLimitedError) as err:
             await client.async_identify()
         assert err.value.period == "month"
@@ -189,6 +191,29 @@ async def test_month_exhausted(session: ClientSession, socket_enabled: None) -> 
         assert len(simulator.calls) == sent
     finally:
         await simulator.stop()
+
+
+async def test_stray_429_without_retry_after_is_short(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A 429 without retry-after while credits remain (a proxy) is a short limit.
+
+    Before: the entry was blocked until the end of the month.
+    """
+    freezer.move_to(NOON)
+    client = connector(session, solaredge)
+    solaredge.fail_next(429, retry_after=None)
+    with pytest.raises(RateLimitedError) as err:
+        await client.async_fetch()
+    assert err.value.period == "minute"
+    assert err.value.retry_after is not None
+    assert err.value.retry_after <= 60
+    assert client.limiter.month_used < 10
+    freezer.tick(timedelta(seconds=61))
+    snapshot = await client.async_fetch()
+    assert snapshot.value(SITE_ID, "production_power")
 
 
 async def test_malformed_overview_keeps_the_rest(
@@ -202,6 +227,7 @@ async def test_malformed_overview_keeps_the_rest(
     solaredge.malformed.add("overview")
     client = connector(session, solaredge)
     snapshot = await client.async_fetch()
+    freezer.tick(timedelta(minutes=15))
     await client.async_fetch()
     values = snapshot.readings[SITE_ID].values
     assert "production_energy_today" not in values
@@ -276,7 +302,9 @@ async def test_simulated_month_stays_within_free_tier(
     assert solaredge.credits_used <= 2000 * 0.9 + 10
     assert polls >= 30 * 12
     daylight_waits.sort()
-    assert daylight_waits[len(daylight_waits) // 2] <= timedelta(minutes=60)
+    # Four credits a routine update (overview, power, storage, meter telemetry).
+    assert client.cost.per_poll == 4
+    assert daylight_waits[len(daylight_waits) // 2] <= timedelta(minutes=75)
 
 
 async def test_site_without_access_is_an_auth_failure(
@@ -297,7 +325,8 @@ async def test_storage_without_device_scope_is_noted(
     freezer.move_to(NOON)
     solaredge.fail_next(403, path_contains="/storage/telemetry")
     snapshot = await connector(session, solaredge).async_fetch()
-    assert snapshot.readings["7F0A21C3-B1"].values == {}
+    battery = snapshot.readings["7F0A21C3-B1"].values
+    assert battery == {"battery_power": None, "battery_state_of_charge": None}
     assert "DEVICE_DATA" in snapshot.notes["storage_telemetry"]
     assert snapshot.readings[SITE_ID].values["production_power"] > 0
 
@@ -322,7 +351,12 @@ async def test_malformed_endpoint_loses_only_its_values(
     freezer.move_to(NOON)
     solaredge.malformed.add(endpoint)
     snapshot = await connector(session, solaredge).async_fetch()
-    values = {key for readings in snapshot.readings.values() for key in readings.values}
+    values = {
+        key
+        for readings in snapshot.readings.values()
+        for key, value in readings.values.items()
+        if value is not None
+    }
     assert "production_energy_today" in values
     for key in missing:
         assert key not in values
@@ -350,3 +384,159 @@ async def test_inventory_shape_errors_are_bad_payloads(
     solaredge.fail_next(400, path_contains="/devices")
     with pytest.raises(SungazeError):
         await connector(session, solaredge).async_fetch()
+
+
+async def test_metered_site_reports_grid_and_consumption(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Grid power (+ import / - export), house load and lifetime grid counters.
+
+    Before: a metered site had only today's import/export totals.
+    """
+    freezer.move_to(NOON)
+    client = connector(session, solaredge)
+    snapshot = await client.async_fetch()
+    site = snapshot.readings[SITE_ID].values
+    grid = solaredge.newest_flow_w("import") - solaredge.newest_flow_w("export")
+    assert site["grid_power"] == pytest.approx(grid, abs=0.01)
+    assert site["grid_power"] < 0  # exporting at noon
+    assert site["consumption_power"] == pytest.approx(
+        solaredge.newest_flow_w("load"), abs=0.05
+    )
+    assert site["grid_import_energy_lifetime"] == pytest.approx(
+        solaredge.lifetime_flow_wh("import")
+    )
+    assert site["grid_export_energy_lifetime"] == pytest.approx(
+        solaredge.lifetime_flow_wh("export")
+    )
+    # Routine updates: overview, power, storage and meter telemetry.
+    freezer.tick(timedelta(minutes=30))
+    before = solaredge.credits_used
+    snapshot = await client.async_fetch()
+    assert solaredge.credits_used - before == 4 == client.cost.per_poll
+    site = snapshot.readings[SITE_ID].values
+    assert site["grid_export_energy_lifetime"] == pytest.approx(
+        solaredge.lifetime_flow_wh("export")
+    )
+
+
+async def test_meter_lifetime_refused_is_noted_once_a_day(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A refused YEAR meter window leaves the lifetime counters out, tried daily."""
+    freezer.move_to(NOON)
+    solaredge.fail_next(400, count=2, path_contains="/meters/telemetry")
+    client = connector(session, solaredge)
+    snapshot = await client.async_fetch()  # routine and YEAR meter calls: 400
+    assert snapshot.value(SITE_ID, "grid_power") is None
+    assert "grid_import_energy_lifetime" not in snapshot.readings[SITE_ID].values
+    assert "meter_lifetime" in snapshot.notes
+    freezer.tick(timedelta(minutes=30))
+    calls = len(solaredge.calls)
+    snapshot = await client.async_fetch()
+    assert len(solaredge.calls) - calls == 4  # no second YEAR try today
+    assert snapshot.value(SITE_ID, "grid_power") is not None
+
+
+async def test_meter_without_device_scope_is_noted(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A 403 on meter telemetry is a diagnostics note; grid power stays unknown."""
+    freezer.move_to(NOON)
+    solaredge.fail_next(403, count=2, path_contains="/meters/telemetry")
+    snapshot = await connector(session, solaredge).async_fetch()
+    assert "DEVICE_DATA" in snapshot.notes["meter_telemetry"]
+    assert snapshot.readings[SITE_ID].values["grid_power"] is None
+    assert snapshot.value(SITE_ID, "production_power")
+
+
+async def test_night_keys_exist_without_values(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """At night the inventory still implies solar, grid and battery keys (unknown).
+
+    Before: a site set up at night had no solar power entity until sunrise.
+    """
+    freezer.move_to(datetime(2026, 6, 21, 8, 30, tzinfo=UTC))  # 01:30 in Phoenix
+    snapshot = await connector(session, solaredge).async_fetch()
+    site = snapshot.readings[SITE_ID].values
+    assert site["production_power"] is None
+    assert "grid_power" in site
+    assert "consumption_power" in site
+    battery = snapshot.readings["7F0A21C3-B1"].values
+    assert "battery_power" in battery
+    assert "battery_state_of_charge" in battery
+
+
+async def test_forbidden_site_list_is_an_auth_failure(
+    session: ClientSession, solaredge: SolarEdgeSimulator
+) -> None:
+    """A 403 while identifying is typed (the flow shows invalid_auth).
+
+    Before: an untyped `_Forbidden` escaped and the flow said "unknown error".
+    """
+    solaredge.fail_next(403, path_contains="/sites")
+    with pytest.raises(AuthFailedError, match="may not read"):
+        await connector(session, solaredge).async_identify()
+
+
+async def test_forbidden_alerts_keep_the_rest(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A 403 on the (optional) alerts endpoint is no auth failure."""
+    freezer.move_to(NOON)
+    solaredge.fail_next(403, path_contains="/alerts")
+    snapshot = await connector(session, solaredge).async_fetch()
+    assert snapshot.alerts == ()
+    assert snapshot.value(SITE_ID, "production_power")
+
+
+@pytest.mark.parametrize("absurd", [1e12, -5000.0])
+async def test_absurd_power_is_unknown_with_one_log_line(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    absurd: float,
+) -> None:
+    """1e12 W or negative solar power is unknown, one warning per update.
+
+    Before: accepted silently.
+    """
+    freezer.move_to(NOON)
+    solaredge.power_override = absurd
+    client = connector(session, solaredge)
+    snapshot = await client.async_fetch()
+    site = snapshot.readings[SITE_ID].values
+    assert site["production_power"] is None
+    assert site["production_energy_today"] is not None
+    warnings = [r for r in caplog.records if "implausible" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "production_power" in warnings[0].getMessage()
+    solaredge.power_override = None
+    freezer.tick(timedelta(minutes=30))
+    snapshot = await client.async_fetch()
+    assert snapshot.value(SITE_ID, "production_power")
+
+
+async def test_vendor_clock_ahead_is_not_a_future_reference(
+    session: ClientSession,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Readings stamped hours ahead are stamped now instead (counters keep moving)."""
+    freezer.move_to(NOON)
+    solaredge.clock_skew = timedelta(hours=3)
+    snapshot = await connector(session, solaredge).async_fetch()
+    for readings in snapshot.readings.values():
+        assert readings.as_of is None or readings.as_of <= NOON

@@ -5,7 +5,6 @@ with `code` and `site_id` but without `state`, so HA's own callback view cannot
 resume the flow; Sungaze's `/api/sungaze/solaredge/callback` does.
 """
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 import time
 from typing import Any
@@ -27,20 +26,19 @@ from custom_components.sungaze.connectors.base import AuthFailedError, RequestLi
 from custom_components.sungaze.connectors.solaredge import SolarEdgeConnector
 from custom_components.sungaze.const import DOMAIN
 
-from .conftest import NOON, SITE_ID, SOLAREDGE_KEY, add_application_credential
+from .conftest import (
+    NOON,
+    SITE_ID,
+    SOLAREDGE_KEY,
+    add_application_credential,
+    oauth_consent,
+)
 from .simulators.solaredge import SimSite, SolarEdgeSimulator, second_site
 
 AUTH = "sungaze_solaredge_app"
 CALLBACK = "https://example.com/api/sungaze/solaredge/callback"
 POWER = "sensor.home_solar_power"
 STATUS = "sensor.solaredge_home_connection"
-
-
-@pytest.fixture
-async def browser(socket_enabled: None) -> AsyncIterator[ClientSession]:
-    """The user's browser, for SolarEdge's consent page."""
-    async with ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -95,25 +93,6 @@ async def _start(hass: HomeAssistant, simulator: SolarEdgeSimulator) -> FlowResu
         result["flow_id"],
         {"mode": "site_access", "advanced": {"url": simulator.base_url}},
     )
-
-
-async def _consent(
-    hass: HomeAssistant,
-    browser: ClientSession,
-    hass_client_no_auth: ClientSessionGenerator,
-    result: FlowResult,
-) -> FlowResult:
-    """SolarEdge's page, then its redirect to the registered URL (HA)."""
-    assert result["type"] is FlowResultType.EXTERNAL_STEP
-    response = await browser.get(result["url"], allow_redirects=False)
-    assert response.status == 302
-    location = urlsplit(response.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == CALLBACK
-    assert "state" not in parse_qs(location.query)
-    client = await hass_client_no_auth()
-    answer = await client.get(f"{location.path}?{location.query}")
-    assert answer.status == 200, await answer.text()
-    return await hass.config_entries.flow.async_configure(result["flow_id"])
 
 
 # -- the simulator's site-access side -------------------------------------------
@@ -275,7 +254,9 @@ async def test_sign_in_creates_the_entry(
     assert query["access_duration"] == ["24"]
     assert "redirect_uri" not in query
     assert "response_type" not in query
-    result = await _consent(hass, browser, hass_client_no_auth, result)
+    result = await oauth_consent(
+        hass, browser, hass_client_no_auth, result, CALLBACK, state=False
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.title == "Home"
@@ -303,10 +284,15 @@ async def test_callback_without_the_site_asks_for_it(
     hass = phoenix
     freezer.move_to(NOON)
     solaredge.site_access.send_site_id = False
-    result = await _consent(
-        hass, browser, hass_client_no_auth, await _start(hass, solaredge)
+    result = await oauth_consent(
+        hass,
+        browser,
+        hass_client_no_auth,
+        await _start(hass, solaredge),
+        CALLBACK,
+        state=False,
     )
-    assert result["step_id"] == "site_access_site"
+    assert result["step_id"] == "solaredge_site_access"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"site_id": "3012346"}
     )
@@ -331,13 +317,23 @@ async def test_refused_consent_and_duplicate_site(
     """A refusal ends the flow; a site already added by key is not added twice."""
     hass = phoenix
     solaredge.site_access.deny_next()
-    result = await _consent(
-        hass, browser, hass_client_no_auth, await _start(hass, solaredge)
+    result = await oauth_consent(
+        hass,
+        browser,
+        hass_client_no_auth,
+        await _start(hass, solaredge),
+        CALLBACK,
+        state=False,
     )
     assert result["reason"] == "user_rejected_authorize"
     solaredge_entry.add_to_hass(hass)
-    result = await _consent(
-        hass, browser, hass_client_no_auth, await _start(hass, solaredge)
+    result = await oauth_consent(
+        hass,
+        browser,
+        hass_client_no_auth,
+        await _start(hass, solaredge),
+        CALLBACK,
+        state=False,
     )
     assert result["reason"] == "already_configured"
 
@@ -349,7 +345,7 @@ async def test_callback_for_no_sign_in(
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """A callback nobody waits for (or a forged reference) is refused."""
-    from custom_components.sungaze.oauth import async_register_callback_view
+    from custom_components.sungaze.flows.solaredge import async_register_callback_view
 
     async_register_callback_view(hass)
     client = await hass_client_no_auth()
@@ -428,7 +424,9 @@ async def test_revoked_grant_asks_to_sign_in_once(
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
     assert solaredge.site_access.token_requests.count("refresh_token") == 1
     result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
-    result = await _consent(hass, browser, hass_client_no_auth, result)
+    result = await oauth_consent(
+        hass, browser, hass_client_no_auth, result, CALLBACK, state=False
+    )
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
     assert site_access_entry.state is ConfigEntryState.LOADED
@@ -451,5 +449,7 @@ async def test_reauth_for_another_site_is_refused(
     solaredge.site_access.owner_sites = [3012346]
     result = await site_access_entry.start_reauth_flow(hass)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    result = await _consent(hass, browser, hass_client_no_auth, result)
+    result = await oauth_consent(
+        hass, browser, hass_client_no_auth, result, CALLBACK, state=False
+    )
     assert result["reason"] == "wrong_account"

@@ -43,3 +43,18 @@ def test_every_metric_and_state_has_a_name() -> None:
         for option in spec.options or ():
             assert option in sensors[name]["state"], (key, option)
     assert set(sensors["connection_status"]["state"]) == set(STATUSES)
+
+
+def test_every_key_without_a_device_class_has_an_icon() -> None:
+    """A sensor with no device class (or an enum one) gets its icon from icons.json."""
+    icons = json.loads(
+        (ROOT / "custom_components" / "sungaze" / "icons.json").read_text()
+    )["entity"]["sensor"]
+    needed = {
+        f"{key}_n" if spec.indexed else key
+        for key, spec in METRICS.items()
+        if spec.device_class in (None, "enum")
+    } | {"connection_status", "requests_month", "requests_left"}
+    assert needed - set(icons) == set()
+    for icon in icons.values():
+        assert icon["default"].startswith("mdi:")

@@ -14,20 +14,24 @@ if TYPE_CHECKING:
 
     from .coordinator import SungazeConfigEntry
 
-PLATFORMS: list[str] = ["binary_sensor", "sensor"]
+PLATFORMS: list[str] = ["binary_sensor", "event", "sensor"]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> bool:
     """Connect to the vendor, fetch a first snapshot and create the entities."""
     from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 
+    from .backfill import Backfill
+    from .const import CONF_VENDOR
     from .coordinator import SungazeCoordinator, build_connector, shared_limiter
-    from .oauth import async_token_provider
+    from .energy import async_offer as async_offer_energy
+    from .flows import FLOWS_BY_VENDOR
+    from .flows.base import CONF_AUTH_IMPLEMENTATION
 
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
-        await async_token_provider(hass, entry)
-        if "auth_implementation" in entry.data
+        await FLOWS_BY_VENDOR[entry.data[CONF_VENDOR]].async_token_provider(hass, entry)
+        if CONF_AUTH_IMPLEMENTATION in entry.data
         else None
     )
     # Connectors read their settings from one mapping: the data, then the options.
@@ -37,6 +41,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     entry.runtime_data = coordinator
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await async_offer_energy(hass, entry)
+    coordinator.backfill = Backfill(hass, coordinator)
+    await coordinator.backfill.async_start()
     options = dict(entry.options)
 
     async def _async_entry_updated(
@@ -73,6 +80,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
+    from .members import announce_removed
     from .oauth import async_forget_tokens
 
+    announce_removed(hass, entry.entry_id)
     async_forget_tokens(hass, entry.entry_id)

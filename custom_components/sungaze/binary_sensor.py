@@ -36,6 +36,11 @@ _ALWAYS = {
 }
 
 
+def has_problem_sensor(coordinator: SungazeCoordinator, device: Device) -> bool:
+    """Whether a device gets alert entities (always, or once it raised one)."""
+    return device.kind in _ALWAYS or bool(coordinator.device_alerts(device.id))
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SungazeConfigEntry,
@@ -54,7 +59,7 @@ async def async_setup_entry(
             for device_id in (snapshot.devices if device_ids is None else device_ids)
             if device_id not in known
             and (device := snapshot.devices.get(device_id)) is not None
-            and (device.kind in _ALWAYS or coordinator.device_alerts(device_id))
+            and has_problem_sensor(coordinator, device)
         ]
         known.update(entity.device_id for entity in new)
         if new:

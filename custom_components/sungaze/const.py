@@ -9,7 +9,6 @@ from homeassistant.util.hass_dict import HassKey
 
 if TYPE_CHECKING:
     from .connectors.base import RequestBudget, RequestLimiter
-    from .oauth import _SignIns, _TokenState
 
 DOMAIN: Final = "sungaze"
 LOGGER = logging.getLogger(__package__)
@@ -28,6 +27,7 @@ VENDOR_NAMES: Final = {
     "generac": "Generac PWRcell",
     "tigo": "Tigo",
     "cps": "CPS (Chint)",
+    "home": "Sungaze",
 }
 
 QUOTA_ISSUE_AFTER: Final = 3
@@ -40,7 +40,3 @@ LIMITERS: HassKey[dict[str, RequestLimiter]] = HassKey(DOMAIN)
 """The shared request limiter of each quota (credential), by budget key."""
 BUDGETS: HassKey[dict[str, RequestBudget]] = HassKey(f"{DOMAIN}_budgets")
 """The budget each shared limiter was last configured with."""
-TOKEN_STATES: HassKey[dict[str, _TokenState]] = HassKey(f"{DOMAIN}_tokens")
-"""OAuth: per-entry token lock and refresh in flight (oauth.py)."""
-SIGN_INS: HassKey[_SignIns] = HassKey(f"{DOMAIN}_sign_ins")
-"""OAuth: SolarEdge sign-ins waiting for their callback (oauth.py)."""

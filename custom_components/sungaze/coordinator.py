@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
@@ -28,6 +28,7 @@ from homeassistant.helpers.sun import get_astral_event_date, get_astral_event_ne
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from . import members
 from .connectors import CONNECTORS
 from .connectors.base import (
     ApiRetiredError,
@@ -62,6 +63,9 @@ from .planner import (
     sustainable_minutes,
 )
 from .statistics import SeriesImporter
+
+if TYPE_CHECKING:
+    from .backfill import Backfill
 
 __all__ = [
     # The planner's names, for modules that imported them from here.
@@ -272,6 +276,9 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             else None,
         )
         self.importer = SeriesImporter(hass, entry)
+        self.backfill: Backfill | None = None
+        self._alert_issues: set[str] = set()
+        self._state_store = members.state_store(hass, entry.entry_id)
         self._store: Store[dict[str, Any]] = Store(
             hass, 1, f"{DOMAIN}.budget.{budget_key}"
         )
@@ -303,9 +310,12 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             and (stored := await self._store.async_load())
         ):
             limiter.restore(stored)
+        await members.async_restore(self, self._state_store)
         if self.connector.pushes:
             self.connector.on_link = self._async_link
             await self.connector.async_start(self.async_push)
+        if self.connector.follows_members:
+            await members.async_follow(self, self._state_store)
 
     def _release_limiter(self) -> None:
         self.connector.limiter.users -= 1
@@ -331,7 +341,10 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
     async def async_shutdown(self) -> None:
         """Persist the request counters now: a reload must not forget spent credits."""
         await super().async_shutdown()
+        members.announce(self, None)
         await self._store.async_save(self.connector.limiter.as_dict())
+        if self.connector.dirty and (state := self.connector.saved_state()):
+            await self._state_store.async_save(dict(state))
 
     async def _async_update_data(self) -> Snapshot:
         """Fetch one snapshot, translating connector errors for HA."""
@@ -393,6 +406,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             for key in self._issues:
                 ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
             self._issues.clear()
+        self._sync_alert_issues(snapshot)
         if snapshot.series:
             await self.importer.async_import(snapshot.series)
         merged, self.changed = merge_snapshot(previous, snapshot)
@@ -435,9 +449,15 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
 
     @callback
     def async_update_listeners(self) -> None:
-        """Notify the entities; `changed` applies to this announcement only."""
+        """Notify the entities, and the entries that follow this one.
+
+        `changed` applies to this announcement only.
+        """
         super().async_update_listeners()
         self.changed = frozenset()
+        if self.data is not None and self.last_update_success:
+            members.announce(self, self.data)
+            members.save(self, self._state_store)
 
     def next_interval(self, now: datetime | None = None) -> timedelta:
         """Plan the wait until the next update from budget and sun."""
@@ -495,6 +515,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.last_success = now
         # Devices first, as for polled data: entities must find theirs named.
         self.devices.async_sync(merged.devices, now)
+        self._sync_alert_issues(snapshot)
         if quiet:
             self.data = merged
             return
@@ -521,6 +542,31 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.status = "connecting" if connected else "disconnected"
         if self.data is not None:
             self.async_update_listeners()
+
+    def _sync_alert_issues(self, snapshot: Snapshot) -> None:
+        """Raise a repair issue per open alert that asks for one; clear closed ones."""
+        wanted = {
+            self._issue_id(f"alert_{alert.id}"): alert
+            for alert in snapshot.alerts
+            if alert.repair and alert.active
+        }
+        for issue_id in self._alert_issues - wanted.keys():
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        for issue_id, alert in wanted.items():
+            if issue_id not in self._alert_issues:
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    issue_id,
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.WARNING,
+                    translation_key="alert",
+                    translation_placeholders={
+                        "title": self.config_entry.title,
+                        "message": alert.message,
+                    },
+                )
+        self._alert_issues = set(wanted)
 
     def device_alerts(self, device_id: str) -> tuple[Alert, ...]:
         """The open alerts of one device (indexed once per snapshot)."""

@@ -15,9 +15,11 @@ from homeassistant.const import (
     CONF_USERNAME,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.device_registry import DeviceEntry
 
 from .const import CONF_SITE_ID
-from .coordinator import SungazeConfigEntry
+from .coordinator import SungazeConfigEntry, SungazeCoordinator
+from .model import Snapshot
 
 TO_REDACT = {
     CONF_ACCESS_TOKEN,
@@ -44,10 +46,55 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SungazeConfigEntry
 ) -> dict[str, Any]:
     """Return the entry's state; device serials are replaced by stable aliases."""
+    result = _entry_diagnostics(entry)
+    coordinator: SungazeCoordinator | None = getattr(entry, "runtime_data", None)
+    if coordinator is not None and coordinator.data is not None:
+        result["snapshot"] = _snapshot_diagnostics(coordinator.data)
+    return result
+
+
+async def async_get_device_diagnostics(
+    hass: HomeAssistant, entry: SungazeConfigEntry, device: DeviceEntry
+) -> dict[str, Any]:
+    """Return one device's part of the entry's state, redacted the same way.
+
+    The entry's connection device gets the entry's state without the snapshot;
+    a vendor device gets its own description, readings and alerts.
+    """
+    result = _entry_diagnostics(entry)
+    coordinator: SungazeCoordinator | None = getattr(entry, "runtime_data", None)
+    if coordinator is None or coordinator.data is None:
+        return result
+    snapshot = coordinator.data
+    if coordinator.entry_identifier in device.identifiers:
+        result["device"] = {"kind": "connection"}
+        return result
+    device_id = next(
+        (
+            known
+            for known in snapshot.devices
+            if coordinator.device_identifier(known) in device.identifiers
+        ),
+        None,
+    )
+    full = _snapshot_diagnostics(snapshot)
+    alias = _aliases(snapshot).get(device_id) if device_id is not None else None
+    result["fetched_at"] = full["fetched_at"]
+    result["device"] = next(
+        (d for d in full["devices"] if d["alias"] == alias),
+        {"alias": None, "note": "not in the latest snapshot"},
+    )
+    result["readings"] = full["readings"].get(alias) if alias else None
+    result["alerts"] = [a for a in full["alerts"] if alias and a["device"] == alias]
+    return result
+
+
+def _entry_diagnostics(entry: SungazeConfigEntry) -> dict[str, Any]:
+    """The entry (redacted) and its coordinator's state."""
     result: dict[str, Any] = {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
     }
-    coordinator = getattr(entry, "runtime_data", None)
+    coordinator: SungazeCoordinator | None = getattr(entry, "runtime_data", None)
     if coordinator is None:
         return result
     result["status"] = coordinator.status
@@ -57,13 +104,21 @@ async def async_get_config_entry_diagnostics(
     result["connector"] = async_redact_data(
         coordinator.connector.diagnostics(), TO_REDACT
     )
-    snapshot = coordinator.data
-    if snapshot is None:
-        return result
+    return result
+
+
+def _aliases(snapshot: Snapshot) -> dict[str, str]:
+    """Stable aliases (`<kind>_<n>`) for the snapshot's device ids."""
     alias: dict[str, str] = {}
     for device in snapshot.devices.values():
         alias[device.id] = f"{device.kind.value}_{len(alias) + 1}"
-    result["snapshot"] = {
+    return alias
+
+
+def _snapshot_diagnostics(snapshot: Snapshot) -> dict[str, Any]:
+    """The snapshot with every device id replaced by its alias."""
+    alias = _aliases(snapshot)
+    return {
         "fetched_at": snapshot.fetched_at.isoformat(),
         "sites": [
             {
@@ -104,4 +159,3 @@ async def async_get_config_entry_diagnostics(
         ],
         "notes": dict(snapshot.notes),
     }
-    return result

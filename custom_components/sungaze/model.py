@@ -10,9 +10,10 @@ battery power is + discharge / - charge. All timestamps are aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import logging
 import math
@@ -169,6 +170,7 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("ac_frequency", "Hz", "frequency", precision=2, technical=True),
         _m("ac_energy_lifetime", "Wh", "energy", **_ENERGY_LIFETIME, technical=True),
         _m("grid_voltage", "V", "voltage", precision=1, indexed=True, technical=True),
+        _m("grid_current", "A", "current", precision=1, indexed=True, technical=True),
         _m("pv_power", "W", "power", precision=0, indexed=True),
         _m("pv_voltage", "V", "voltage", precision=1, indexed=True, technical=True),
         _m("pv_current", "A", "current", precision=2, indexed=True, technical=True),
@@ -180,6 +182,10 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("work_mode", None, "enum", state_class=None, options=WORK_MODES),
         _m("site_status", None, "enum", state_class=None, options=SITE_STATUSES),
         _m("operating_mode", None, "enum", state_class=None, options=OPERATING_MODES),
+        # Whole home (combined across entries).
+        _m("derived_consumption_power", "W", "power", **_POWER),
+        _m("self_sufficiency", "%", None, precision=0),
+        _m("self_consumption", "%", None, precision=0),
     )
 }
 
@@ -253,6 +259,8 @@ class Alert:
     message: str
     started: datetime | None = None
     ended: datetime | None = None
+    repair: bool = False
+    """Also raise a repair issue while it is open (the user should act on it)."""
 
     @property
     def active(self) -> bool:
@@ -288,11 +296,29 @@ class StatSeries:
     unit: str
     """`kWh` or `Wh` for energy, an ISO 4217 code for money."""
     points: tuple[StatPoint, ...]
+    energy_role: str | None = None
+    """Its place in the Energy dashboard: `grid_import`, `grid_export`,
+    `grid_cost`, `grid_compensation` or `solar`; None when it has none."""
 
     @property
     def is_energy(self) -> bool:
         """Whether the unit is an energy unit (else a currency)."""
         return self.unit in ("Wh", "kWh", "MWh")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistorySeries:
+    """Past hours of one device's energy counter, for a first-setup backfill.
+
+    `points` are the energy of each complete hour (Wh, not cumulative); they
+    are imported into the long-term statistics of the counter's own sensor,
+    before its first recorded hour.
+    """
+
+    device_id: str
+    key: str
+    """A lifetime energy metric key, e.g. `production_energy_lifetime`."""
+    points: tuple[StatPoint, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -326,6 +352,28 @@ class Snapshot:
         return [a for a in self.alerts if a.device_id == device_id and a.active]
 
 
+def site_total(snapshot: Snapshot, key: str) -> float | None:
+    """One value of a whole entry: its site devices' if they report it, else the sum.
+
+    A site device already sums its site, so adding its inverters would count
+    twice; without one, every device reporting `key` is added. None when no
+    device reports a number for it.
+    """
+    sites: list[float] = []
+    others: list[float] = []
+    for device_id, readings in snapshot.readings.items():
+        value = readings.values.get(key)
+        if (
+            not isinstance(value, int | float)
+            or (device := snapshot.devices.get(device_id)) is None
+        ):
+            continue
+        (sites if device.kind is DeviceKind.SITE else others).append(float(value))
+    if sites:
+        return sum(sites)
+    return sum(others) if others else None
+
+
 def as_float(raw: object, *, scale: float = 1.0) -> float | None:
     """Parse a vendor number leniently: numbers, numeric strings; else None.
 
@@ -348,30 +396,153 @@ def as_float(raw: object, *, scale: float = 1.0) -> float | None:
     return value * scale
 
 
+_MAX_POWER_W: Final = 1e8
+"""No site we read moves more than 100 MW: anything larger is a unit mix-up."""
+_MAX_ENERGY_WH: Final = 1e13
+_NON_NEGATIVE: Final = frozenset(
+    {"production_power", "consumption_power", "pv_power", "dc_power", "peak_power"}
+)
+_FROM_PANELS: Final = frozenset({"production_power", "pv_power", "dc_power"})
+_NEGATIVE_SLACK_W: Final = 50.0
+"""Meters idle at night read a few watts below zero; that is noise, not a fault."""
+_RANGES: Final[Mapping[str, tuple[float, float]]] = {
+    "%": (0.0, 100.5),
+    "°C": (-60.0, 150.0),
+    "V": (0.0, 2000.0),
+    "Hz": (40.0, 70.0),
+}
+
+
+def plausible(key: str, value: object, site_peak_w: float | None = None) -> bool:
+    """Whether a reading can be true; a value outside the metric's bounds is a fault.
+
+    Power is bounded by the site's size where known (production at most twice
+    the panels' peak, anything else at most twenty times it), else by 100 MW;
+    production and consumption power are never (much) negative; energy is never
+    negative; percentages, temperatures, voltages and frequencies have physical
+    ranges. Texts and unknown keys are always plausible.
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return True
+    if not math.isfinite(value):
+        return False
+    if (spec := metric_spec(key)) is None or spec.unit is None:
+        return True
+    if spec.unit == "W":
+        floor = -_NEGATIVE_SLACK_W if spec.key in _NON_NEGATIVE else -_MAX_POWER_W
+        ceiling = _MAX_POWER_W
+        if site_peak_w and site_peak_w > 0 and spec.key != "peak_power":
+            ceiling = site_peak_w * (2 if spec.key in _FROM_PANELS else 20) + 1000
+            floor = max(floor, -ceiling)
+        return floor <= value <= ceiling
+    if spec.unit == "Wh":
+        return 0.0 <= value <= _MAX_ENERGY_WH
+    if (bounds := _RANGES.get(spec.unit)) is not None:
+        return bounds[0] <= value <= bounds[1]
+    return True
+
+
 RESET_FRACTION: Final = 0.1
 """A held-back series must start below this share of the last good value to be a reset."""
+FUTURE_TOLERANCE: Final = timedelta(minutes=5)
+"""Readings stamped further ahead of our clock than this are dated now instead."""
+SETTLE: Final = timedelta(minutes=30)
+"""How long a restarted series must rise before it is taken for a new meter."""
+PREVIOUS_MEMORY: Final = timedelta(days=7)
+"""How long the series before an accepted reset is recognised when it comes back."""
+_SLACK_WH: Final = 1000.0
+"""Fixed slack for vendor rounding of coarse counters (0.1-1 kWh steps)."""
+
+
+class _CounterLog:
+    """Folds counter faults into one log line per update and kind.
+
+    Every counter sensor is judged in the same event-loop pass of an update,
+    so the lines are written when that pass ends. Outside an event loop
+    (plain unit tests) each report is written at once.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[int, str], list[str]] = {}
+
+    def report(self, level: int, kind: str, detail: str) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _LOGGER.log(level, "Energy counter %s: %s", kind, detail)
+            return
+        if not self._pending:
+            loop.call_soon(self.flush)
+        self._pending.setdefault((level, kind), []).append(detail)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for (level, kind), details in pending.items():
+            more = f" and {len(details) - 3} more" if len(details) > 3 else ""
+            _LOGGER.log(
+                level,
+                "Energy counter%s %s: %s%s",
+                "s" if len(details) > 1 else "",
+                kind,
+                ", ".join(details[:3]),
+                more,
+            )
+
+
+COUNTER_LOG: Final = _CounterLog()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
 class CounterGuard:
-    """Keeps an energy counter from going backwards or spiking.
+    """Keeps an energy counter from going backwards, spiking or freezing.
 
     HA's statistics treat any decrease of a `total_increasing` sensor as a meter
     reset and count the next value again, so one bad poll can add megawatt-hours
-    to the Energy dashboard. A suspicious value is held back (the last good value
-    stays) and logged once; a series that restarted near zero and then rises
-    consistently for `confirm` updates is accepted as a genuine reset or
-    replacement of the meter.
+    to the Energy dashboard. The rules:
+
+    * A value below the published one, or rising faster than `max_power_w`
+      allows since the last accepted reading, is held back: the last good
+      value stays. When the vendor's series comes back (at or above the
+      published value, at a plausible rate) it flows again; a glitch in
+      between, however long, is then simply forgotten (nothing double counted).
+    * A series that restarted near zero (below `RESET_FRACTION` of the
+      published value), never went down, rose, and did so over at least
+      `confirm` readings and `settle` time is a new meter: it is published
+      (HA starts a new cycle). A run of zeros never qualifies, and a short
+      glitch (minutes) cannot settle; a real replacement settles within the
+      first half hour of production.
+    * Should the series from before an accepted reset come back (within
+      `PREVIOUS_MEMORY`), the reset was false: the guard returns to the old
+      series, publishing the energy it gained since its last good reading on
+      top of the new cycle, so nothing is counted twice (`offset`).
+    * A reading stamped more than `FUTURE_TOLERANCE` ahead of our clock is
+      dated now: a vendor clock running hours fast must not become the
+      reference that later, correct readings look "late" against.
+    * Faults are logged once per episode and counter, folded into one line per
+      update and kind across all counters (`COUNTER_LOG`).
+
+    `value`, `as_of` and `day` are what the sensor restores after a restart;
+    `offset` (non-zero only after a false reset was undone) is not restored.
     """
 
     kind: CounterKind
     max_power_w: float = 100_000.0
     """Fastest plausible rate of change; larger jumps are unit mix-ups or spikes."""
     confirm: int = 6
+    settle: timedelta = SETTLE
     value: float | None = None
     as_of: datetime | None = None
     day: object = None
+    offset: float = 0.0
+    """Published minus vendor value of the current series."""
+    clock: Callable[[], datetime] = _utcnow
     _pending: list[tuple[float, datetime]] = field(default_factory=list)
+    _previous: tuple[float, datetime] | None = None
+    """Vendor value and time of the series before an accepted reset."""
     _warned: bool = False
 
     def accept(
@@ -384,49 +555,102 @@ class CounterGuard:
         """
         if new is None:
             return self.value
+        now = self.clock()
+        if as_of > now + FUTURE_TOLERANCE:
+            self._report(logging.WARNING, "stamped in the future; dated now", as_of)
+            as_of = now
         if self.value is None or self.as_of is None:
             return self._take(new, as_of, day)
         if as_of < self.as_of:
             return self.value  # late data from before what is already published
-        base = 0.0 if self.kind is CounterKind.DAILY and day != self.day else self.value
-        if new < base:
-            return self._hold(new, as_of, day, "went backwards")
-        # Fixed slack absorbs vendor rounding of coarse counters (0.1 kWh steps).
-        hours = (as_of - self.as_of).total_seconds() / 3600
-        if new - base > self.max_power_w * hours + 1000.0:
-            return self._hold(new, as_of, day, "jumped implausibly")
-        return self._take(new, as_of, day)
+        if self.kind is CounterKind.DAILY and day != self.day:
+            self.offset, self._previous = 0.0, None
+            if new - 0.0 > self._allowance(self.as_of, as_of):
+                return self._hold(new, as_of, "jumped implausibly")
+            return self._take(new, as_of, day)
+        if (returned := self._returned(new, as_of)) is not None:
+            return self._take(returned, as_of, day)
+        candidate = new + self.offset
+        if candidate < self.value:
+            return self._hold(new, as_of, "went backwards", day)
+        if candidate - self.value > self._allowance(self.as_of, as_of):
+            return self._hold(new, as_of, "jumped implausibly")
+        return self._take(candidate, as_of, day)
+
+    def _allowance(self, since: datetime, until: datetime) -> float:
+        hours = max((until - since).total_seconds(), 0.0) / 3600
+        return self.max_power_w * hours + _SLACK_WH
+
+    def _returned(self, new: float, as_of: datetime) -> float | None:
+        """The value to publish if `new` continues the series before a reset."""
+        if self._previous is None:
+            return None
+        raw, since = self._previous
+        if as_of - since > PREVIOUS_MEMORY:
+            self._previous = None
+            return None
+        if not raw <= new <= raw + self._allowance(since, as_of):
+            return None
+        self._previous = None
+        # The new cycle already counted `value`; go on with the old series' gain.
+        self.offset = -raw
+        self._report(
+            logging.WARNING,
+            "came back to its series from before a reset; counting on from there",
+            new,
+        )
+        return max(new + self.offset, self.value or 0.0)
 
     def _take(self, new: float, as_of: datetime, day: object) -> float:
         if self._warned:
-            _LOGGER.info("Energy counter plausible again at %s", new)
+            self._report(logging.INFO, "plausible again", new)
         self.value, self.as_of, self.day = new, as_of, day
         self._pending.clear()
         self._warned = False
         return new
 
-    def _hold(self, new: float, as_of: datetime, day: object, why: str) -> float | None:
+    def _hold(
+        self, new: float, as_of: datetime, why: str, day: object = None
+    ) -> float | None:
+        if (
+            why == "went backwards"
+            and self.value is not None
+            and self.as_of is not None
+            and self._restarted(new, as_of)
+        ):
+            self._previous = (self.value - self.offset, self.as_of)
+            self.offset = 0.0
+            self._report(
+                logging.WARNING,
+                "restarted near zero and rose steadily; accepting it as a reset meter",
+                new,
+            )
+            self._warned = False
+            return self._take(new, as_of, day)
+        if not self._warned:
+            self._report(
+                logging.WARNING,
+                f"{why}; keeping the last good value",
+                f"{self.value} -> {new}",
+            )
+            self._warned = True
+        return self.value
+
+    def _restarted(self, new: float, as_of: datetime) -> bool:
+        """Track a held series; True once it looks like a new meter (see the rules)."""
         pending = self._pending
         if pending and (new < pending[-1][0] or as_of <= pending[-1][1]):
             pending.clear()
         pending.append((new, as_of))
-        # Only a counter that restarted near zero is a new meter: accepting a
-        # slightly low series would make HA count the whole total again.
-        restarted = pending[0][0] <= RESET_FRACTION * (self.value or 0.0)
-        if len(pending) >= self.confirm and restarted and new < (self.value or 0.0):
-            _LOGGER.warning(
-                "Energy counter restarted at %s and rose steadily for %s updates; "
-                "accepting it as a reset meter",
-                new,
-                len(pending),
-            )
-            return self._take(new, as_of, day)
-        if not self._warned:
-            _LOGGER.warning(
-                "Energy counter %s (%s -> %s); keeping the last good value",
-                why,
-                self.value,
-                new,
-            )
-            self._warned = True
-        return self.value
+        first, start = pending[0]
+        published = (self.value or 0.0) - self.offset
+        return (
+            first <= RESET_FRACTION * published
+            and len(pending) >= self.confirm
+            and new > first
+            and as_of - start >= self.settle
+        )
+
+    @staticmethod
+    def _report(level: int, kind: str, detail: object) -> None:
+        COUNTER_LOG.report(level, kind, str(detail))

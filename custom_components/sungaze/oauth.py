@@ -1,8 +1,18 @@
-"""OAuth 2.0 tokens of a config entry, and SolarEdge's sign-in callback.
+"""OAuth 2.0 for the vendors that sign in with it: token requests and token life.
 
-Enphase and SolarEdge rotate the refresh token on every refresh and kill the
-old one. Losing the new one means the homeowner must approve the app again by
-hand, so `EntryTokens` keeps three promises that HA's `OAuth2Session` does not:
+The bottom layer of Sungaze's OAuth: it imports nothing of ours but the
+constants and the connector errors, so vendor flow modules (which define each
+vendor's `VendorImplementation`) and `application_credentials` both build on it
+without an import loop.
+
+Token requests (`VendorImplementation`): each vendor posts to its token
+endpoint its own way; failures are mapped the way HA's helper does: 429 and 5xx
+are transient, other 4xx mean the grant is dead (re-authentication).
+
+Token life (`EntryTokens`): Enphase and SolarEdge rotate the refresh token on
+every refresh and kill the old one. Losing the new one means the homeowner must
+approve the app again by hand, so `EntryTokens` keeps three promises that HA's
+`OAuth2Session` does not:
 
 * One refresh at a time per entry, across reloads: the lock and the refresh in
   flight live in `hass.data`, not in a per-setup object (a reload while a
@@ -24,38 +34,121 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-import hashlib
-import hmac
+from http import HTTPStatus
 import logging
-import secrets
 import time
-from typing import Any, cast
+from typing import Any, NoReturn, Self, cast
 
-from aiohttp import ClientError, web
+import aiohttp
+from aiohttp import ClientError
+from homeassistant.components.application_credentials import (
+    AuthImplementation,
+    AuthorizationServer,
+    ClientCredential,
+)
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
     OAuth2TokenRequestBaseError,
+    OAuth2TokenRequestConnectionError,
+    OAuth2TokenRequestError,
     OAuth2TokenRequestReauthError,
+    OAuth2TokenRequestTransientError,
 )
 from homeassistant.helpers import config_entry_oauth2_flow
-from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util.hass_dict import HassKey
+from yarl import URL
 
-from .application_credentials import SOLAREDGE_CALLBACK_PATH, bind_implementation
 from .connectors.base import AuthFailedError, ConnectionFailedError
-from .const import CONF_VENDOR, DOMAIN
+from .const import DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
 
 REFRESH_MARGIN = 300
 """Seconds before expiry at which an access token is refreshed."""
 TOKEN_TIMEOUT = 30
-PENDING_SIGN_IN = 600
-"""Seconds a SolarEdge sign-in may take before its callback is refused."""
 
 _STATES: HassKey[dict[str, _TokenState]] = HassKey(f"{DOMAIN}_tokens")
-_SIGNING: HassKey[_SignIns] = HassKey(f"{DOMAIN}_sign_ins")
+
+
+# -- token requests -------------------------------------------------------------
+
+
+def _raise_token_error(err: aiohttp.ClientError, domain: str) -> NoReturn:
+    """Re-raise a failed token request as HA's matching OAuth2 token error."""
+    if not isinstance(err, aiohttp.ClientResponseError):
+        raise OAuth2TokenRequestConnectionError(domain=domain) from err
+    kwargs: dict[str, Any] = {
+        "request_info": err.request_info,
+        "history": err.history,
+        "status": err.status,
+        "message": err.message,
+        "headers": err.headers,
+        "domain": domain,
+    }
+    if err.status == HTTPStatus.TOO_MANY_REQUESTS or err.status >= 500:
+        raise OAuth2TokenRequestTransientError(**kwargs) from err
+    if 400 <= err.status < 500:
+        raise OAuth2TokenRequestReauthError(**kwargs) from err
+    raise OAuth2TokenRequestError(**kwargs) from err
+
+
+class VendorImplementation(AuthImplementation):
+    """A Sungaze application credential bound to one vendor's servers.
+
+    Vendors subclass it in their flow module: `authorization_server` says where
+    the vendor signs in (and where it is beside an overridden API URL, for the
+    simulators); `_token_request` how the vendor wants its token requests.
+    """
+
+    @classmethod
+    def authorization_server(cls, url: str | None) -> AuthorizationServer:
+        """The vendor's authorization server, or the one beside an API URL."""
+        raise NotImplementedError
+
+    @classmethod
+    def bind(
+        cls,
+        hass: HomeAssistant,
+        credential: config_entry_oauth2_flow.AbstractOAuth2Implementation,
+        url: str | None,
+    ) -> Self:
+        """This vendor's implementation of a stored credential (and its URLs)."""
+        if not isinstance(
+            credential, config_entry_oauth2_flow.LocalOAuth2Implementation
+        ):
+            raise TypeError(f"Unexpected OAuth implementation {credential!r}")
+        return cls(
+            hass,
+            credential.domain,
+            ClientCredential(
+                credential.client_id, credential.client_secret, credential.name
+            ),
+            cls.authorization_server(url),
+        )
+
+    async def _post(self, **kwargs: Any) -> dict[str, Any]:
+        """Post a token request; check the answer, map failures."""
+        session = async_get_clientsession(self.hass)
+        try:
+            response = await session.post(self.token_url, **kwargs)
+            async with response:
+                if response.status >= 400:
+                    # The body names the OAuth error; never log it (it can echo
+                    # the refresh token, as Spring's invalid_grant does).
+                    _LOGGER.debug(
+                        "Token request to %s failed with %s",
+                        URL(self.token_url).origin(),
+                        response.status,
+                    )
+                response.raise_for_status()
+                return cast(dict[str, Any], await response.json(content_type=None))
+        except aiohttp.ClientError as err:
+            _raise_token_error(err, DOMAIN)
+
+
+# -- token life -----------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -163,113 +256,20 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
-async def async_token_provider(hass: HomeAssistant, entry: ConfigEntry) -> EntryTokens:
+async def async_token_provider(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    implementation: type[VendorImplementation],
+    url: str | None,
+) -> EntryTokens:
     """The token provider of an OAuth entry, bound to its vendor's servers."""
     credential = await config_entry_oauth2_flow.async_get_config_entry_implementation(
         hass, entry
     )
-    implementation = bind_implementation(
-        hass, credential, entry.data[CONF_VENDOR], entry.data.get("url")
-    )
-    return EntryTokens(hass, entry, implementation)
+    return EntryTokens(hass, entry, implementation.bind(hass, credential, url))
 
 
 @callback
 def async_forget_tokens(hass: HomeAssistant, entry_id: str) -> None:
     """Drop an entry's token bookkeeping when the entry is removed."""
     hass.data.get(_STATES, {}).pop(entry_id, None)
-
-
-# -- SolarEdge site access: the sign-in callback --------------------------------
-
-
-@dataclass(slots=True)
-class _SignIns:
-    """Flows waiting for a SolarEdge callback, and the key that signs their ids."""
-
-    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    pending: dict[str, float] = field(default_factory=dict)
-    view: bool = False
-
-
-def _sign_ins(hass: HomeAssistant) -> _SignIns:
-    return hass.data.setdefault(_SIGNING, _SignIns())
-
-
-def sign_flow_id(hass: HomeAssistant, flow_id: str) -> str:
-    """An opaque, signed reference to a flow, sent as SolarEdge's `external_id`."""
-    sign_ins = _sign_ins(hass)
-    sign_ins.pending[flow_id] = time.monotonic()
-    digest = hmac.new(sign_ins.key, flow_id.encode(), hashlib.sha256).hexdigest()
-    return f"{flow_id}.{digest[:32]}"
-
-
-def _flow_for(hass: HomeAssistant, reference: str | None) -> str | None:
-    """The flow a callback belongs to: its signed reference, else the only one."""
-    sign_ins = _sign_ins(hass)
-    now = time.monotonic()
-    for flow_id, started in list(sign_ins.pending.items()):
-        if now - started > PENDING_SIGN_IN:
-            del sign_ins.pending[flow_id]
-    if reference:
-        flow_id, _, digest = reference.rpartition(".")
-        expected = hmac.new(sign_ins.key, flow_id.encode(), hashlib.sha256).hexdigest()
-        if flow_id in sign_ins.pending and hmac.compare_digest(digest, expected[:32]):
-            return flow_id
-        return None
-    if len(sign_ins.pending) == 1:
-        # Neither external_id nor state came back: only one sign-in can be meant.
-        return next(iter(sign_ins.pending))
-    return None
-
-
-@callback
-def async_register_callback_view(hass: HomeAssistant) -> None:
-    """Serve the SolarEdge callback (once per HA run)."""
-    sign_ins = _sign_ins(hass)
-    if not sign_ins.view:
-        hass.http.register_view(SolarEdgeCallbackView())
-        sign_ins.view = True
-
-
-class SolarEdgeCallbackView(HomeAssistantView):
-    """Where SolarEdge's consent page sends the homeowner back.
-
-    HA's own `/auth/external/callback` needs `state`, which SolarEdge does not
-    return; this view finds the flow from `external_id` (echoed by SolarEdge)
-    or, failing that, takes the single sign-in started in the last 10 minutes.
-    It also keeps `site_id`, which HA's view would drop.
-    """
-
-    requires_auth = False
-    url = SOLAREDGE_CALLBACK_PATH
-    name = f"api:{DOMAIN}:solaredge:callback"
-
-    async def get(self, request: web.Request) -> web.Response:
-        """Resume the waiting config flow with the code (or the refusal)."""
-        hass = request.app[KEY_HASS]
-        query = request.query
-        flow_id = _flow_for(hass, query.get("external_id") or query.get("state"))
-        if flow_id is None:
-            return web.Response(
-                status=400,
-                text="No Sungaze sign-in is waiting for this answer. "
-                "Start adding SolarEdge again in Home Assistant.",
-            )
-        user_input: dict[str, Any] = {"state": {"flow_id": flow_id}}
-        if "code" in query:
-            user_input["code"] = query["code"]
-            if "site_id" in query:
-                user_input["site_id"] = query["site_id"]
-        elif "error" in query:
-            user_input["error"] = query["error"]
-        else:
-            return web.Response(status=400, text="Missing code or error parameter")
-        _sign_ins(hass).pending.pop(flow_id, None)
-        await hass.config_entries.flow.async_configure(
-            flow_id=flow_id, user_input=user_input
-        )
-        return web.Response(
-            headers={"content-type": "text/html"},
-            text="<script>window.close()</script>Signed in; you can close this tab.",
-        )

@@ -52,7 +52,6 @@ class SeriesImporter:
 
     async def _async_import_one(self, series: StatSeries) -> None:
         # Imported lazily: the recorder is an optional (after-)dependency.
-        from homeassistant.components.recorder import get_instance
         from homeassistant.components.recorder.models import (
             StatisticData,
             StatisticMeanType,
@@ -62,6 +61,7 @@ class SeriesImporter:
             async_add_external_statistics,
             statistics_during_period,
         )
+        from homeassistant.helpers.recorder import get_instance
 
         written = self._written.setdefault(series.key, {})
         points = _clean(series.points)

@@ -78,6 +78,10 @@ _LOGIN_PAGE = """<!DOCTYPE html>
 <input type="text" name="account"><input type="password" name="password">
 <button type="submit">Login</button></form></body></html>
 """
+_MAINTENANCE_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Maintenance</title></head>
+<body><h1>The monitor is being upgraded</h1><p>Please come back later.</p></body></html>
+"""
 _ERROR_PAGE = """<!DOCTYPE html>
 <html><head><title>{status} {reason}</title></head>
 <body><center><h1>{status} {reason}</h1></center><hr><center>nginx</center></body></html>
@@ -496,7 +500,11 @@ class EG4Simulator:
         ``"dataframe_timeout"`` (``success:false``, transient),
         ``"refused"`` (``success:false`` with a generic message),
         ``"login_page"`` (HTML login page though the session is valid),
-        an int status (an nginx error page), or ``"drop"`` (connection reset).
+        an int status (an nginx error page; ``retry_after`` adds that header,
+        e.g. to a 429 or 503), ``"html"`` (HTTP 200 with a maintenance page that
+        is not the login form), ``"bad_json"`` (HTTP 200, truncated JSON), or
+        ``"drop"`` (connection reset).
+        ``heal()``: forget pending failures.
         ``refuse``: serials whose data endpoints always answer ``success:false``.
         ``lose(serial, at=None)`` / ``recover(serial)``: the dongle stops
         uploading; the portal keeps the frozen values with ``lost: true`` and
@@ -507,6 +515,10 @@ class EG4Simulator:
         of None removes the field.
         ``counter_drop``: 0.1 kWh units subtracted from every lifetime counter
         (a glitch the integration must not publish).
+        ``counter_glitch = True``: every lifetime counter reads today's figure
+        (a near-zero glitch).
+        ``clock_skew``: added to every timestamp the portal sends (its clock
+        runs fast or slow).
         ``offline = True``: every request gets its connection aborted.
     """
 
@@ -521,6 +533,8 @@ class EG4Simulator:
         self.refuse: set[str] = set()
         self.stringly = False
         self.counter_drop = 0
+        self.counter_glitch = False
+        self.clock_skew = timedelta()
         self.offline = False
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.logins = 0
@@ -558,10 +572,19 @@ class EG4Simulator:
         self._sessions.clear()
 
     def fail_next(
-        self, kind: str | int, count: int = 1, path_contains: str = ""
+        self,
+        kind: str | int,
+        count: int = 1,
+        path_contains: str = "",
+        *,
+        retry_after: str | None = None,
     ) -> None:
         """Make the next matching requests fail (see the class docstring)."""
-        self._failures.append([kind, count, path_contains])
+        self._failures.append([kind, count, path_contains, retry_after])
+
+    def heal(self) -> None:
+        """Forget every pending ``fail_next`` failure."""
+        self._failures.clear()
 
     def lose(self, serial: str, at: datetime | None = None) -> None:
         """The dongle of ``serial`` stops uploading (at ``at``, default now)."""
@@ -608,6 +631,8 @@ class EG4Simulator:
         fields: dict[str, Any] = {}
         for name, flow in _ENERGY_FIELDS.items():
             day, life = _tenths(today[flow]), _tenths(total[flow]) - self.counter_drop
+            if self.counter_glitch:
+                life = day  # the portal briefly sends today's figure as the total
             fields[f"today{name}"] = day
             fields[f"today{name}Text"] = f"{day / 10:.1f}"
             fields[f"total{name}"] = life
@@ -647,8 +672,8 @@ class EG4Simulator:
             "status": _status_code(s),
             "model": 624320,
             "modelText": "0x986C0",
-            "serverTime": _stamp(at),
-            "deviceTime": _stamp(s.local),
+            "serverTime": _stamp(at + self.clock_skew),
+            "deviceTime": _stamp(s.local + self.clock_skew),
             **strings,
             "ppv": ppv,
             "vacr": 2405 + wobble,
@@ -831,7 +856,7 @@ class EG4Simulator:
             "batterySn": key,
             "batteryType": "BATT_default",
             "batteryTypeText": "",
-            "lastUpdateTime": _stamp(s.at),
+            "lastUpdateTime": _stamp(s.at + self.clock_skew),
             "batIndex": index,
             "batBmsModelText": "",
             "lost": False,
@@ -875,8 +900,10 @@ class EG4Simulator:
         leg_v = 1204 + round(8 * math.sin(at.timestamp() / 700))
         data: dict[str, Any] = {
             "status": 1,
-            "serverTime": _stamp(at),
-            "deviceTime": _stamp(at.astimezone(ZoneInfo(plant.timezone))),
+            "serverTime": _stamp(at + self.clock_skew),
+            "deviceTime": _stamp(
+                at.astimezone(ZoneInfo(plant.timezone)) + self.clock_skew
+            ),
             "gridRmsVolt": 2 * leg_v,
             "upsRmsVolt": 2 * leg_v - 4,
             "genRmsVolt": 0,
@@ -924,6 +951,9 @@ class EG4Simulator:
             data[f"e{name}TodayL2"] = _tenths(today / 2)
             data[f"e{name}TotalL1"] = _tenths(total / 2) - self.counter_drop
             data[f"e{name}TotalL2"] = _tenths(total / 2) - self.counter_drop
+            if self.counter_glitch:
+                data[f"e{name}TotalL1"] = data[f"e{name}TodayL1"]
+                data[f"e{name}TotalL2"] = data[f"e{name}TodayL2"]
         lost = serial in self._lost
         payload = {
             "success": True,
@@ -1186,7 +1216,7 @@ class EG4Simulator:
 
     def _failure(self, request: web.Request, path: str) -> web.StreamResponse | None:
         for failure in self._failures:
-            kind, count, needle = failure
+            kind, count, needle, retry_after = failure
             if count <= 0 or needle not in path:
                 continue
             failure[1] -= 1
@@ -1198,7 +1228,19 @@ class EG4Simulator:
                 return self._login_page()
             if kind == "drop":
                 return self._drop(request)
-            return self._page(int(kind))
+            if kind == "html":
+                return web.Response(
+                    text=_MAINTENANCE_PAGE, content_type="text/html", charset="utf-8"
+                )
+            if kind == "bad_json":
+                return web.Response(
+                    text='{"success": true, "serialNum": "45126',
+                    content_type="application/json",
+                )
+            page = self._page(int(kind))
+            if retry_after is not None:
+                page.headers["Retry-After"] = retry_after
+            return page
         return None
 
     @staticmethod
@@ -1215,7 +1257,9 @@ class EG4Simulator:
     @staticmethod
     def _page(status: int) -> web.Response:
         reason = {
+            403: "Forbidden",
             404: "Not Found",
+            429: "Too Many Requests",
             405: "Method Not Allowed",
             415: "Unsupported Media Type",
         }.get(status, "Bad Gateway" if status == 502 else "Error")

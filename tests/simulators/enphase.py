@@ -49,6 +49,7 @@ stored, the worst moment for a client to die), ``kill_grants()`` (refresh
 tokens become unknown), ``expire_refresh_tokens()``, ``deny_next()``,
 ``lifetime_includes_today`` (the other reading of the summary's lifetime),
 ``battery_sign`` (sign of ``latest_telemetry`` battery power while charging),
+``power_override`` (``/summary`` ``current_power`` becomes this number),
 ``gateway_offline_since`` (uploads stop), ``add_event`` / ``add_alarm`` /
 ``close_events``, and the per-system inventory (micros can be added/removed).
 """
@@ -275,6 +276,7 @@ class EnphaseSimulator:
         self.token_request_seen = asyncio.Event()
         self.lifetime_includes_today = False
         self.battery_sign = -1
+        self.power_override: float | None = None
         self.gateway_offline_since: datetime | None = None
         self.malformed: set[str] = set()
         self.events: list[dict[str, Any]] = []
@@ -1017,7 +1019,11 @@ class EnphaseSimulator:
         last_energy = day_obj.start + timedelta(seconds=step * _STEP_S)
         body = {
             "system_id": system.system_id,
-            "current_power": 0 if past else round(self._avg_w(system, "pv", cut, 5)),
+            "current_power": self.power_override
+            if self.power_override is not None
+            else 0
+            if past
+            else round(self._avg_w(system, "pv", cut, 5)),
             "energy_lifetime": lifetime,
             "energy_today": energy_today,
             "last_interval_end_at": int(last_energy.timestamp()),
@@ -1454,6 +1460,13 @@ def _garble(malformed: set[str], path: str, body: Any) -> Any:
         return body
     if "systems" in malformed and path.endswith("/systems"):
         return {**body, "systems": "n/a"}
+    if "systems_missing" in malformed and path.endswith("/systems"):
+        return {**body, "systems": body["systems"][1:]}
+    if "systems_null_id" in malformed and path.endswith("/systems"):
+        return {
+            **body,
+            "systems": [{**item, "system_id": None} for item in body["systems"]],
+        }
     if "devices" in malformed and path.endswith("/devices"):
         return {**body, "devices": []}
     if "summary" in malformed and path.endswith("/summary"):

@@ -27,6 +27,7 @@ quarter-hours, YEAR buckets == sum of days, meter telemetry == overview.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -136,6 +137,14 @@ def second_site() -> SimSite:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    retry_after: str | None
+    body: str | None
+    content_type: str
+    delay: float
+
+
 class _ApiError(Exception):
     """An application error answered as problem+json."""
 
@@ -238,6 +247,20 @@ def _pv_range_wh(
     peak_kw: float, install_ord: int, first: int, stop: int, div: int
 ) -> int:
     return sum(_pv_day_wh(peak_kw, install_ord, o, div) for o in range(first, stop))
+
+
+def _day_flow_wh(model: _Model, series: str, ordinal: int, div: int) -> int:
+    """Whole Wh of a flow over one whole local day (long meter windows stay fast)."""
+    return _day_totals(model, ordinal, div)[series]
+
+
+@lru_cache(maxsize=65536)
+def _day_totals(model: _Model, ordinal: int, div: int) -> dict[str, int]:
+    day = _simulate_day(model, ordinal)
+    return {
+        name: round(values[day.steps] / div) - round(values[0] / div)
+        for name, values in day.cum.items()
+    }
 
 
 @lru_cache(maxsize=512)
@@ -383,6 +406,9 @@ class SolarEdgeSimulator:
         ``overview_units``: force a block's unit, e.g. ``{"consumption": "KWH"}``.
         Without it a block switches to ``KWH`` once its total exceeds 100 000 Wh.
         ``add_alert(...)`` / ``close_alert(id)``: manage site alerts.
+        ``power_override``: the newest non-null ``/power`` value and meter
+        ``importPower`` value become this number (1e12, -5000: absurd values).
+        ``clock_skew``: every series timestamp is shifted by this much.
 
     Site access (OAuth 2.0, homeowners): ``site_access`` serves ``/authorize``
     and ``/v2/oauth2/token`` (see ``solaredge_oauth``); its bearer tokens reach
@@ -411,6 +437,8 @@ class SolarEdgeSimulator:
         self.lag_minutes = 20
         self.lifetime_zero = False
         self.overview_units: dict[str, str] = {}
+        self.power_override: float | None = None
+        self.clock_skew = timedelta(0)
         self.base_url = ""
         self._failures: list[list[Any]] = []
         self._window: deque[datetime] = deque()
@@ -451,9 +479,32 @@ class SolarEdgeSimulator:
         """Start a new billing cycle."""
         self.credits_used = 0
 
-    def fail_next(self, status: int, count: int = 1, path_contains: str = "") -> None:
-        """Answer ``status`` to the next ``count`` matching authenticated requests."""
-        self._failures.append([status, count, path_contains])
+    def fail_next(
+        self,
+        status: int,
+        count: int = 1,
+        path_contains: str = "",
+        *,
+        retry_after: str | None = "60",
+        body: str | None = None,
+        content_type: str = "application/json",
+        delay: float = 0.0,
+    ) -> None:
+        """Answer ``status`` to the next ``count`` matching authenticated requests.
+
+        ``retry_after=None`` sends a 429 without the header (what SolarEdge
+        documents for exhausted monthly credits, and what a proxy may send);
+        ``body`` replaces the answer (an HTML page, broken JSON, ``null``);
+        ``delay`` holds the answer back first (a hanging gateway).
+        """
+        self._failures.append(
+            [
+                status,
+                count,
+                path_contains,
+                _Fault(retry_after, body, content_type, delay),
+            ]
+        )
 
     def add_alert(
         self,
@@ -517,6 +568,23 @@ class SolarEdgeSimulator:
         hi = self._cutoff()
         keys = ("pv", "load", "self", "charge", "discharge", "import", "export")
         return {k: self._series_wh(model, k, lo, hi) if hi > lo else 0 for k in keys}
+
+    def lifetime_flow_wh(self, flow: str, site_id: int | None = None) -> int:
+        """Lifetime Wh of a flow (``import``, ``export``...) up to the upload cutoff."""
+        site = self._site_or_first(site_id)
+        model = self._model(site)
+        start = _day_bounds(model.tz, model.install_ord)[0]
+        return self._series_wh(model, flow, start, max(start, self._cutoff()))
+
+    def newest_flow_w(self, flow: str, site_id: int | None = None) -> float:
+        """Average W of a flow over the newest uploaded quarter-hour."""
+        site = self._site_or_first(site_id)
+        model = self._model(site)
+        end = self._cutoff()
+        return round(
+            self._series_exact(model, flow, end - timedelta(seconds=_QH_S), end) * 4,
+            3,
+        )
 
     def current_power_w(self, site_id: int | None = None) -> float | None:
         """The newest non-null ``/power`` quarter-hour value (W), if any today."""
@@ -588,6 +656,10 @@ class SolarEdgeSimulator:
                 moment = _day_bounds(model.tz, stop)[0]
                 continue
             seg_end = min(end, day_end)
+            if moment == day_start and seg_end == day_end:
+                total += _day_flow_wh(model, series, ordinal, div)
+                moment = seg_end
+                continue
             day = _simulate_day(model, ordinal)
             i = int((moment - day_start).total_seconds()) // _STEP_S
             j = int((seg_end - day_start).total_seconds()) // _STEP_S
@@ -783,17 +855,28 @@ class SolarEdgeSimulator:
         remaining -= 1
 
         for failure in self._failures:
-            status, count, needle = failure
+            status, count, needle, fault = failure
             if count > 0 and needle in path:
                 failure[1] -= 1
                 self._failures = [f for f in self._failures if f[1] > 0]
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.body is not None:
+                    return finish(
+                        web.Response(
+                            status=status,
+                            text=fault.body,
+                            content_type=fault.content_type,
+                        )
+                    )
                 if status == 429:
                     self._window.pop()
                     self.credits_used -= 1
                     response = web.json_response(
                         {"message": "API rate limit exceeded"}, status=429
                     )
-                    response.headers["retry-after"] = "60"
+                    if fault.retry_after is not None:
+                        response.headers["retry-after"] = fault.retry_after
                     return finish(response, 0)
                 return finish(self._problem(status, "Simulated failure"))
 
@@ -816,6 +899,8 @@ class SolarEdgeSimulator:
             body = self._route(parts, request, now)
         except _ApiError as err:
             return finish(self._problem(err.status, err.detail, err.title))
+        if self.clock_skew:
+            _skew(body, self.clock_skew)
         return finish(web.json_response(body))
 
     def _route(self, parts: list[str], request: web.Request, now: datetime) -> Any:
@@ -1094,6 +1179,8 @@ class SolarEdgeSimulator:
         }
         if "power" in self.malformed:
             _garble_series(body)
+        if self.power_override is not None:
+            _override_last(body, self.power_override)
         return body
 
     def _devices(self, site: SimSite, request: web.Request, now: datetime) -> Any:
@@ -1198,11 +1285,15 @@ class SolarEdgeSimulator:
         raise _ApiError(403, "Power flow requires an Advanced Monitoring plan")
 
     def _telemetry_setup(
-        self, site: SimSite, request: web.Request, now: datetime
+        self,
+        site: SimSite,
+        request: web.Request,
+        now: datetime,
+        coarse: tuple[str, ...] = (),
     ) -> tuple[_Model, str, dict[str, str], list[tuple[datetime, datetime]], datetime]:
         model = self._model(site)
         resolution = self._resolution(
-            request, ("QUARTER_HOUR", "HOUR", "DAY"), "QUARTER_HOUR"
+            request, ("QUARTER_HOUR", "HOUR", "DAY", *coarse), "QUARTER_HOUR"
         )
         start, end, period = self._period(
             request, model, now, _TELEMETRY_LIMITS, resolution
@@ -1302,14 +1393,42 @@ class SolarEdgeSimulator:
             out.append({"timestamp": _iso(b_start, tz), "value": value})
         return out
 
+    def _coarse_series(
+        self,
+        model: _Model,
+        buckets: list[tuple[datetime, datetime]],
+        cutoff: datetime,
+        series: str,
+    ) -> list[dict[str, Any]]:
+        """Whole-Wh sums of long buckets, clipped to installation and upload lag."""
+        tz = ZoneInfo(model.tz)
+        lo_bound = self._install_start(model)
+        out = []
+        for b_start, b_end in buckets:
+            lo, hi = max(b_start, lo_bound), min(b_end, cutoff)
+            value = float(self._series_wh(model, series, lo, hi)) if hi > lo else None
+            out.append({"timestamp": _iso(b_start, tz), "value": value})
+        return out
+
     def _meter_telemetry(
         self, site: SimSite, request: web.Request, now: datetime
     ) -> Any:
+        # UNCONFIRMED: meter energies at MONTH/YEAR (the notes leave YEAR windows
+        # unlimited on every telemetry endpoint); powers appear only at fine
+        # resolutions, as at DAY.
         model, resolution, period, buckets, cutoff = self._telemetry_setup(
-            site, request, now
+            site, request, now, ("MONTH", "YEAR")
         )
         meters: dict[str, Any] = {}
-        if site.meter_serial:
+        if site.meter_serial and resolution in ("MONTH", "YEAR"):
+            meters[site.meter_serial] = {
+                f"{flow}Energy": {
+                    "unit": "WH",
+                    "values": self._coarse_series(model, buckets, cutoff, flow),
+                }
+                for flow in ("import", "export")
+            }
+        elif site.meter_serial:
             metrics = {
                 "importEnergy": {
                     "unit": "WH",
@@ -1337,6 +1456,8 @@ class SolarEdgeSimulator:
                         model, buckets, cutoff, "export", power=True
                     ),
                 }
+            if self.power_override is not None and resolution != "DAY":
+                _override_last(metrics["importPower"], self.power_override)
             meters[site.meter_serial] = metrics
         if "telemetry" in self.malformed and meters:
             _garble_telemetry(meters)
@@ -1430,6 +1551,26 @@ def _garble_series(body: dict[str, Any]) -> None:
     for item in reversed(body["values"]):
         if item["value"] is not None:
             item["value"] = "garbage"
+            break
+
+
+def _skew(body: Any, skew: timedelta) -> None:
+    """Shift every series timestamp, as a vendor with a wrong clock would."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key == "timestamp" and isinstance(value, str):
+                body[key] = (datetime.fromisoformat(value) + skew).isoformat()
+            else:
+                _skew(value, skew)
+    elif isinstance(body, list):
+        for item in body:
+            _skew(item, skew)
+
+
+def _override_last(body: dict[str, Any], value: float) -> None:
+    for item in reversed(body["values"]):
+        if item["value"] is not None:
+            item["value"] = value
             break
 
 

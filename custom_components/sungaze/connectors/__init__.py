@@ -6,6 +6,7 @@ from .base import Connector
 from .cps import CpsConnector
 from .eg4 import EG4Connector
 from .enphase import EnphaseConnector
+from .home import HomeConnector
 from .solaredge import SolarEdgeConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
@@ -13,5 +14,6 @@ CONNECTORS: dict[str, type[Connector]] = {
     CpsConnector.vendor: CpsConnector,  # type: ignore[type-abstract]
     EG4Connector.vendor: EG4Connector,
     EnphaseConnector.vendor: EnphaseConnector,
+    HomeConnector.vendor: HomeConnector,
     SolarEdgeConnector.vendor: SolarEdgeConnector,
 }

@@ -15,14 +15,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 import hashlib
 import logging
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
-from ..model import Device, Site, Snapshot
+from ..model import Device, HistorySeries, Site, Snapshot
 
 MAX_PACING_WAIT = 5.0
 """Longest wait (s) for the minute window inside one update."""
@@ -133,6 +133,16 @@ class AccountInfo:
     """Devices found while identifying, for the config flow to show."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """Another entry's newest snapshot, handed to a connector that follows members."""
+
+    entry_id: str
+    title: str
+    snapshot: Snapshot | None
+    """None while the member is not loaded (its last values are kept)."""
+
+
 @dataclass(slots=True)
 class RequestLimiter:
     """Enforces a `RequestBudget` before each request is sent.
@@ -228,11 +238,19 @@ class RequestLimiter:
             )
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a request slot: budget checked and counted, concurrency bounded."""
+    async def slot(
+        self, check: Callable[[], None] | None = None
+    ) -> AsyncIterator[None]:
+        """Hold a request slot: budget checked and counted, concurrency bounded.
+
+        `check` runs once the slot is held, before anything is counted: what it
+        raises is raised with nothing sent and nothing spent.
+        """
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.budget.concurrency)
         async with self._semaphore:
+            if check is not None:
+                check()
             now = datetime.now(UTC)
             self._roll(now)
             self._check(now)
@@ -302,6 +320,11 @@ class Connector(ABC):
     from pushed snapshots are taken as removed only after it."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
+    follows_members: ClassVar[bool] = False
+    """True for a connector fed by other entries' snapshots (the whole home):
+    the HA layer calls `member_update`/`member_removed` instead of polling."""
+    dirty: bool = False
+    """True when `saved_state` has changed and should be stored."""
     own_cookie_jar: ClassVar[bool] = False
     """True when the vendor's session lives in a cookie: the entry gets an HTTP
     session with a jar of its own, so two entries cannot clobber each other."""
@@ -387,6 +410,28 @@ class Connector(ABC):
         """Release what the connector owns: its own cookie-jar session, if any."""
         if self.own_cookie_jar and self._session is not None:
             await self._session.close()
+
+    history_requests_per_day: ClassVar[int] = 0
+    """Requests one past day of history costs; 0: the vendor keeps no history."""
+
+    async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
+        """Hourly energy of one past site-local day, for the first-setup backfill."""
+        raise NotImplementedError
+
+    def member_update(self, member: Member) -> None:
+        """Take a member entry's newest snapshot (`follows_members` connectors)."""
+        raise NotImplementedError
+
+    def member_removed(self, entry_id: str) -> None:
+        """A member entry was removed for good (`follows_members` connectors)."""
+        raise NotImplementedError
+
+    def saved_state(self) -> Mapping[str, Any] | None:
+        """State that must survive a restart (e.g. derived counters); None: nothing."""
+        return None
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:  # noqa: B027
+        """Load what `saved_state` returned before the restart (default: nothing)."""
 
     def diagnostics(self) -> dict[str, Any]:
         """Return connector state worth showing in diagnostics (no secrets)."""

@@ -66,7 +66,6 @@ UNCONFIRMED readings chosen here (see the research notes):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -76,7 +75,7 @@ import logging
 import math
 import re
 from typing import Any, ClassVar, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -95,8 +94,6 @@ from .base import (
     AccountInfo,
     AuthFailedError,
     BadPayloadError,
-    ConnectionFailedError,
-    Connector,
     PollCost,
     RateLimitedError,
     RequestBudget,
@@ -104,11 +101,22 @@ from .base import (
     StaticToken,
     TokenProvider,
 )
+from .http import HttpConnector, HttpResponse
+from .parse import (
+    error_detail,
+    mappings,
+    next_month,
+    parse_date,
+    parse_epoch,
+    rows,
+    screen,
+    site_device,
+    zone,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_URL: Final = "https://api.enphaseenergy.com/api/v4"
-REQUEST_TIMEOUT: Final = 30
 CONF_PLAN: Final = "plan"
 """Option: the Enphase developer plan of the application."""
 
@@ -209,22 +217,6 @@ class _Refused(Exception):
     """Another 4xx on an optional endpoint: skip the feature, keep the rest."""
 
 
-def _epoch(raw: object) -> datetime | None:
-    value = as_float(raw)
-    if value is None or value <= 0:
-        return None
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _parse_date(raw: object) -> date | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        return date.fromisoformat(raw[:10])
-    except ValueError:
-        return None
-
-
 def _truthy(raw: object) -> bool:
     """`active` is a boolean in examples and a string in the schema."""
     if isinstance(raw, str):
@@ -319,7 +311,7 @@ class _System:
         return self.has_consumption_meter or self.has_battery
 
 
-class EnphaseConnector(Connector):
+class EnphaseConnector(HttpConnector):
     """The Enphase systems one homeowner's grant reaches."""
 
     vendor: ClassVar[str] = "enphase"
@@ -354,7 +346,7 @@ class EnphaseConnector(Connector):
         self._gated: dict[str, date] = {}
         self._postponed = False
         self._notes: dict[str, str] = {}
-        self._warned: set[str] = set()
+        self._access_token: str | None = None
 
     @classmethod
     def from_config(
@@ -455,32 +447,22 @@ class EnphaseConnector(Connector):
 
     # -- HTTP ----------------------------------------------------------------
 
-    async def _request(
-        self, path: str, params: Mapping[str, str] | None, token: str
-    ) -> tuple[int, str]:
-        if self._session is None:  # pragma: no cover - HA always injects one
-            raise ConnectionFailedError("No HTTP session")
-        async with self.limiter.slot():
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    response = await self._session.get(
-                        f"{self.base_url}{path}",
-                        params={**(params or {}), "key": self._api_key},
-                        headers={
-                            "Authorization": f"Bearer {token}",
-                            "Accept": "application/json",
-                        },
-                    )
-                    async with response:
-                        return response.status, await response.text()
-            except (TimeoutError, aiohttp.ClientError) as err:
-                raise ConnectionFailedError(
-                    f"Enphase unreachable: {self._scrub(repr(err))}"
-                ) from err
+    async def _auth_headers(
+        self, *, rejected: bool = False
+    ) -> Mapping[str, str] | None:
+        """The homeowner's bearer token; a fresh one after a 401."""
+        self._access_token = await self._token(
+            rejected=self._access_token if rejected else None
+        )
+        return {"Authorization": f"Bearer {self._access_token}"}
 
-    def _scrub(self, text: str) -> str:
-        """Never let the API key (a query parameter) reach a log line."""
-        return text.replace(self._api_key, "**") if self._api_key else text
+    def _secrets(self) -> tuple[str, ...]:
+        """The API key travels as a query parameter: keep it out of every error."""
+        return (self._api_key, self._access_token or "")
+
+    def _may_renew(self, response: HttpResponse) -> bool:
+        """A key/client mismatch is no expired token: no refresh helps."""
+        return "mismatch" not in _detail(response.text).lower()
 
     async def _get(
         self,
@@ -489,12 +471,20 @@ class EnphaseConnector(Connector):
         *,
         optional: bool = False,
     ) -> Any:
-        """GET one endpoint through the budget; map every failure to a typed error."""
-        token = await self._token()
-        for attempt in range(2):
-            status, body = await self._request(path, params, token)
-            if status != 401:
-                break
+        """GET one endpoint through the budget; map every failure to a typed error.
+
+        A 401 on a core endpoint gets one fresh token and one retry; on an
+        optional one it means "not in the plan" (`_NotIncluded`), never auth.
+        """
+        response = await self._request(
+            "GET",
+            path,
+            params={**(params or {}), "key": self._api_key},
+            headers={"Accept": "application/json"},
+            renew=not optional,
+        )
+        status, body = response.status, response.text
+        if status == 401:
             detail = _detail(body)
             if "mismatch" in detail.lower():
                 raise AuthFailedError(
@@ -502,25 +492,18 @@ class EnphaseConnector(Connector):
                 )
             if optional:
                 raise _NotIncluded(detail or "Not Authorized")
-            if attempt:
-                raise AuthFailedError(f"Enphase refused the access token: {detail}")
-            # Expired early or revoked: one fresh token, one retry.
-            token = await self._token(rejected=token)
+            raise AuthFailedError(f"Enphase refused the access token: {detail}")
         if status == 429:
             self._rate_limited(body)
-        if status >= 500:
-            raise ConnectionFailedError(f"Enphase server error {status}")
-        if status >= 400:
+        if 400 <= status < 500 and status != 410:
             detail = _detail(body)
             if optional:
                 raise _Refused(f"{status} {detail}")
             if status == 403:
                 raise AuthFailedError(f"No access to this system: {detail}")
             raise BadPayloadError(f"Enphase refused {path}: {status} {detail}")
-        try:
-            return json.loads(body)
-        except ValueError as err:
-            raise BadPayloadError(f"Enphase sent non-JSON for {path}") from err
+        self._raise_for_status(response, path)
+        return response.json(path)
 
     def _rate_limited(self, body: str) -> None:
         """A 429: block the limiter until the period the body names ends."""
@@ -534,13 +517,10 @@ class EnphaseConnector(Connector):
         if period not in ("minute", "month"):
             period = "minute"
         now = datetime.now(UTC)
-        if (end := _epoch(payload.get("period_end"))) is not None:
+        if (end := parse_epoch(payload.get("period_end"))) is not None:
             wait = (end - now).total_seconds()
         elif period == "month":
-            nxt = (now.replace(day=28) + timedelta(days=4)).replace(
-                day=1, hour=0, minute=0, second=0, microsecond=0
-            )
-            wait = (nxt - now).total_seconds()
+            wait = (next_month(now) - now).total_seconds()
         else:
             wait = 60.0
         wait = max(wait, 1.0)
@@ -639,10 +619,7 @@ class EnphaseConnector(Connector):
     # -- fetching ------------------------------------------------------------
 
     def _zone(self, system: _System) -> ZoneInfo:
-        try:
-            return ZoneInfo(system.site.timezone or "UTC")
-        except ZoneInfoNotFoundError, ValueError:
-            return ZoneInfo("UTC")
+        return zone(system.site.timezone)
 
     def _today(self, system: _System) -> date:
         return datetime.now(UTC).astimezone(self._zone(system)).date()
@@ -662,7 +639,7 @@ class EnphaseConnector(Connector):
             await self._fetch_system(system, now)
             site = system.site
             sites[site.id] = site
-            devices[site.id] = _site_device(site)
+            devices[site.id] = site_device(site, "Enphase", "Enlighten system")
             devices.update(system.devices)
             values = {k: v for k, v in system.values.items() if v is not None}
             if values:
@@ -673,6 +650,16 @@ class EnphaseConnector(Connector):
                 if serial in system.devices
             )
             alerts.extend(system.alerts)
+            system_readings = {
+                k: v for k, v in readings.items() if k == site.id or k in system.devices
+            }
+            if faults := screen(system_readings, now, site.peak_power_w):
+                readings.update(system_readings)
+                _LOGGER.warning(
+                    "Enphase system %s sent implausible data, taken as unknown: %s",
+                    site.id,
+                    "; ".join(faults),
+                )
         self._check_budget()
         return Snapshot(
             sites=sites,
@@ -709,8 +696,10 @@ class EnphaseConnector(Connector):
             system.connection = connection
             systems[site.id] = system
         if wanted is not None and (missing := wanted - set(systems)):
-            raise AuthFailedError(
-                f"The grant no longer reaches {len(missing)} selected system(s)"
+            # Only the token endpoint or a 401 says the grant is gone; a list
+            # without the system (or with a null id) is garbage for this update.
+            raise BadPayloadError(
+                f"/systems does not list {len(missing)} selected system(s)"
             )
         self._systems = systems
 
@@ -852,7 +841,7 @@ class EnphaseConnector(Connector):
         if not isinstance(summary, Mapping):
             raise BadPayloadError("Unexpected /summary shape")
         values = system.values
-        reported = _epoch(summary.get("last_report_at"))
+        reported = parse_epoch(summary.get("last_report_at"))
         energy_today = as_float(summary.get("energy_today"))
         energy_lifetime = as_float(summary.get("energy_lifetime"))
         values["production_power"] = as_float(summary.get("current_power"))
@@ -996,7 +985,7 @@ class EnphaseConnector(Connector):
         )
         if not isinstance(payload, Mapping):
             return
-        first = _parse_date(payload.get("start_date"))
+        first = parse_date(payload.get("start_date"))
         for array, key in arrays.items():
             raw = payload.get(array)
             if not isinstance(raw, list):
@@ -1043,7 +1032,7 @@ class EnphaseConnector(Connector):
                     ) is not None:
                         values["ac_energy_lifetime"] = energy
                     micros[serial] = Readings(
-                        values=values, as_of=_epoch(unit.get("last_report_date"))
+                        values=values, as_of=parse_epoch(unit.get("last_report_date"))
                     )
             if count < 100:
                 break
@@ -1098,7 +1087,7 @@ class EnphaseConnector(Connector):
                 known = micros.get(serial)
                 micros[serial] = Readings(
                     values={**(known.values if known else {}), "ac_power": power},
-                    as_of=_epoch(last.get("end_at")),
+                    as_of=parse_epoch(last.get("end_at")),
                 )
             total = as_float(payload.get("total_devices")) or 0
             if page * _MICROS_PAGE >= total:
@@ -1122,18 +1111,18 @@ class EnphaseConnector(Connector):
         alarms = await self._optional(system, "open_alarms", f"{base}/open_alarms")
         if events is None and alarms is None:
             return
-        rows = _rows(events, "events")
-        alarm_rows = _rows(alarms, "alarms")
+        event_rows = rows(events, "events")
+        alarm_rows = rows(alarms, "alarms")
         unknown = {
             int(t)
-            for row in (*rows, *alarm_rows)
+            for row in (*event_rows, *alarm_rows)
             if (t := as_float(row.get("event_type_id"))) is not None
             and int(t) not in self._event_names
         }
         if unknown and not self._event_types_fetched:
             self._event_types_fetched = True
             types = await self._optional(system, "event_types", "/systems/event_types")
-            for row in _rows(types, "event_types"):
+            for row in rows(types, "event_types"):
                 if (t := as_float(row.get("event_type_id"))) is not None:
                     self._event_names[int(t)] = str(
                         row.get("event_name") or row.get("event_type_key") or int(t)
@@ -1145,7 +1134,7 @@ class EnphaseConnector(Connector):
             severity = int(as_float(alarm.get("severity")) or 4)
             serials = [
                 str(e.get("serial_number"))
-                for e in _list(alarm.get("events"))
+                for e in mappings(alarm.get("events"))
                 if e.get("serial_number")
             ] or [system.site.id]
             for serial in serials:
@@ -1161,10 +1150,10 @@ class EnphaseConnector(Connector):
                         else Severity.INFO,
                         code=str(type_id),
                         message=self._event_name(type_id),
-                        started=_epoch(alarm.get("alarm_start_time")),
+                        started=parse_epoch(alarm.get("alarm_start_time")),
                     )
                 )
-        for event in rows:
+        for event in event_rows:
             if event.get("event_end_time"):
                 continue
             type_id = int(as_float(event.get("event_type_id")) or 0)
@@ -1178,7 +1167,7 @@ class EnphaseConnector(Connector):
                     severity=Severity.WARNING,
                     code=str(type_id),
                     message=self._event_name(type_id),
-                    started=_epoch(event.get("event_start_time")),
+                    started=parse_epoch(event.get("event_start_time")),
                 )
             )
         system.alerts = tuple(alerts)
@@ -1189,11 +1178,6 @@ class EnphaseConnector(Connector):
     @staticmethod
     def _device_for(system: _System, serial: str) -> str:
         return serial if serial in system.devices else system.site.id
-
-    def _log_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            _LOGGER.warning(message)
 
     def diagnostics(self) -> dict[str, Any]:
         """Budget counters, the plan, and why features are absent."""
@@ -1221,13 +1205,7 @@ def _runs(every: timedelta, active_hours: int) -> int:
 
 
 def _detail(body: str) -> str:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return body[:200]
-    if isinstance(payload, Mapping):
-        return str(payload.get("details") or payload.get("message") or "")
-    return ""
+    return error_detail(body, "details", "message")
 
 
 def _soc(telemetry: Mapping[str, Any]) -> float | None:
@@ -1242,22 +1220,3 @@ def _soc(telemetry: Mapping[str, Any]) -> float | None:
                 return percent
     raw = telemetry.get("last_reported_aggregate_soc")
     return as_float(raw.rstrip("%")) if isinstance(raw, str) else None
-
-
-def _list(raw: object) -> list[Mapping[str, Any]]:
-    return [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
-
-
-def _rows(payload: object, key: str) -> list[Mapping[str, Any]]:
-    return _list(payload.get(key)) if isinstance(payload, Mapping) else []
-
-
-def _site_device(site: Site) -> Device:
-    return Device(
-        id=site.id,
-        kind=DeviceKind.SITE,
-        name=site.name,
-        site_id=site.id,
-        manufacturer="Enphase",
-        model="Enlighten system",
-    )

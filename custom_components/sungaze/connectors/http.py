@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 import json
 import math
 from typing import Any, ClassVar
@@ -96,6 +97,13 @@ class HttpConnector(Connector):
         """Headers that authenticate a request; None after a 401 means "give up"."""
         return None if rejected else {}
 
+    def _before_send(self, method: str, url: str) -> None:
+        """Called once the limiter slot is held; raise to send (and spend) nothing.
+
+        Lets a connector stop an update's queued requests once one has failed
+        (a failing vendor then costs one request, not one per device).
+        """
+
     def _secrets(self) -> tuple[str, ...]:
         """Values (keys, tokens) scrubbed from every error message."""
         return ()
@@ -120,7 +128,7 @@ class HttpConnector(Connector):
             raise ConnectionFailedError("No HTTP session")
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}{url}"
-        async with self.limiter.slot():
+        async with self.limiter.slot(partial(self._before_send, method, url)):
             try:
                 async with asyncio.timeout(self.request_timeout):
                     response = await self._session.request(
@@ -138,20 +146,29 @@ class HttpConnector(Connector):
                     self._scrub(f"{self.vendor} unreachable: {err!r}")
                 ) from err
 
+    def _may_renew(self, response: HttpResponse) -> bool:
+        """Whether a 401 is worth fresh credentials (not when it names another cause)."""
+        return True
+
     async def _request(
         self,
         method: str,
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        renew: bool = True,
         **kwargs: Any,
     ) -> HttpResponse:
-        """Send an authenticated request; after a 401, renew once and retry once."""
+        """Send an authenticated request; after a 401, renew once and retry once.
+
+        `renew=False` leaves a 401 to the caller (a vendor whose 401 on an
+        optional endpoint means "not in your plan", not "expired").
+        """
         auth = await self._auth_headers()
         response = await self._send(
             method, url, headers={**(auth or {}), **(headers or {})}, **kwargs
         )
-        if response.status == 401 and auth:
+        if response.status == 401 and auth and renew and self._may_renew(response):
             renewed = await self._auth_headers(rejected=True)
             if renewed is not None:
                 response = await self._send(

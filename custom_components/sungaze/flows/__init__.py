@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from .base import SungazeFlowBase
+from .cps import CpsFlow
+from .eg4 import EG4Flow
+from .enphase import EnphaseFlow
+from .home import HomeFlow
+from .solaredge import SolarEdgeFlow
 
-FLOWS: tuple[type[SungazeFlowBase], ...] = ()
+FLOWS: tuple[type[SungazeFlowBase], ...] = (
+    CpsFlow,
+    EG4Flow,
+    EnphaseFlow,
+    SolarEdgeFlow,
+    HomeFlow,
+)
 """Every vendor's flow class; `config_flow.SungazeConfigFlow` combines them."""
 
 FLOWS_BY_VENDOR: dict[str, type[SungazeFlowBase]] = {f.vendor: f for f in FLOWS}

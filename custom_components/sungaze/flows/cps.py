@@ -1,10 +1,11 @@
-"""Config-flow steps for CPS (Chint) inverters: Modbus or a gateway's MQTT pushes.
+"""CPS (Chint) config-flow steps: inverters over Modbus, or a gateway's MQTT pushes.
 
-A mixin of `SungazeConfigFlow`, kept apart so that each vendor's steps live in
-their own module: `cps` offers the two transports; both forms test the
-connection and read the inverters (or wait for the gateway's first message)
-before the entry is created, named after the first inverter's serial (Modbus)
-or the gateway (MQTT). Reconfigure and reauth (MQTT login) are here too.
+`cps` offers the two transports; both forms test the connection and read the
+inverters (or wait for the gateway's first message) before the entry is
+created, named after the first inverter's serial (Modbus) or the gateway
+(MQTT); unique id `cps_<first serial or gateway>`. An inverter another entry
+already reads is refused (Modbus and MQTT would clash). Reconfigure keeps the
+same device; reauth asks for the broker login again (MQTT).
 """
 
 from __future__ import annotations
@@ -23,17 +24,15 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
 )
-import voluptuous as vol
+import probatio
 
-from .connectors.base import AccountInfo
-from .connectors.cps_modbus import FRAMINGS, WORD_ORDERS
-from .const import CONF_SITE_ID, CONF_VENDOR, DOMAIN
-from .flows.base import SungazeFlowBase
+from ..connectors.base import AccountInfo
+from ..connectors.cps_modbus import FRAMINGS, WORD_ORDERS
+from ..const import CONF_SITE_ID, CONF_VENDOR, DOMAIN
+from .base import PASSWORD_SELECTOR as _PASSWORD, SungazeFlowBase, validate_input
 
-_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+VENDOR = "cps"
 _TEXT = TextSelector()
 _PORT = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
@@ -59,18 +58,18 @@ def _parse_unit_ids(raw: str) -> list[int] | None:
     return ids
 
 
-def _cps_modbus_schema() -> vol.Schema:
-    return vol.Schema(
+def _cps_modbus_schema() -> probatio.Schema:
+    return probatio.Schema(
         {
-            vol.Required(CONF_HOST): _TEXT,
-            vol.Required(CONF_PORT, default=502): _PORT,
-            vol.Required(CONF_UNIT_IDS, default="1"): _TEXT,
-            vol.Required(CONF_FRAMING, default="rtu_over_tcp"): SelectSelector(
+            probatio.Required(CONF_HOST): _TEXT,
+            probatio.Required(CONF_PORT, default=502): _PORT,
+            probatio.Required(CONF_UNIT_IDS, default="1"): _TEXT,
+            probatio.Required(CONF_FRAMING, default="rtu_over_tcp"): SelectSelector(
                 SelectSelectorConfig(
                     options=list(FRAMINGS), translation_key=CONF_FRAMING
                 )
             ),
-            vol.Required(CONF_WORD_ORDER, default="high_first"): SelectSelector(
+            probatio.Required(CONF_WORD_ORDER, default="high_first"): SelectSelector(
                 SelectSelectorConfig(
                     options=list(WORD_ORDERS), translation_key=CONF_WORD_ORDER
                 )
@@ -79,15 +78,15 @@ def _cps_modbus_schema() -> vol.Schema:
     )
 
 
-def _cps_mqtt_schema() -> vol.Schema:
-    return vol.Schema(
+def _cps_mqtt_schema() -> probatio.Schema:
+    return probatio.Schema(
         {
-            vol.Required(CONF_HOST): _TEXT,
-            vol.Required(CONF_PORT, default=1883): _PORT,
-            vol.Optional(CONF_USERNAME): _TEXT,
-            vol.Optional(CONF_PASSWORD): _PASSWORD,
-            vol.Required(CONF_TLS, default=False): BooleanSelector(),
-            vol.Required(CONF_TOPIC_PREFIX, default="cps"): _TEXT,
+            probatio.Required(CONF_HOST): _TEXT,
+            probatio.Required(CONF_PORT, default=1883): _PORT,
+            probatio.Optional(CONF_USERNAME): _TEXT,
+            probatio.Optional(CONF_PASSWORD): _PASSWORD,
+            probatio.Required(CONF_TLS, default=False): BooleanSelector(),
+            probatio.Required(CONF_TOPIC_PREFIX, default="cps"): _TEXT,
         }
     )
 
@@ -97,7 +96,7 @@ def _cps_data(
 ) -> dict[str, Any]:
     """Entry data of a CPS form; fills `errors` when a field is invalid."""
     data: dict[str, Any] = {
-        CONF_VENDOR: "cps",
+        CONF_VENDOR: VENDOR,
         CONF_TRANSPORT: transport,
         CONF_HOST: str(user_input[CONF_HOST]).strip(),
         CONF_PORT: int(user_input[CONF_PORT]),
@@ -132,8 +131,10 @@ def _cps_form_values(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-class CpsFlowMixin(SungazeFlowBase):
-    """The CPS steps of Sungaze's config flow."""
+class CpsFlow(SungazeFlowBase):
+    """CPS (Chint) inverters over Modbus or MQTT."""
+
+    vendor = VENDOR
 
     async def async_step_cps(
         self, user_input: dict[str, Any] | None = None
@@ -161,14 +162,14 @@ class CpsFlowMixin(SungazeFlowBase):
         step_id = f"cps_{transport}"
         schema = _cps_modbus_schema() if transport == "modbus" else _cps_mqtt_schema()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := validate_input(user_input)):
             data = _cps_data(transport, user_input, errors)
             if (
                 not errors
                 and (account := await self._async_identify(data, errors)) is not None
             ):
                 data[CONF_SITE_ID] = account.sites[0].id
-                await self.async_set_unique_id(f"cps_{account.unique_id}")
+                await self.async_set_unique_id(f"{VENDOR}_{account.unique_id}")
                 self._abort_if_unique_id_configured(
                     updates={CONF_HOST: data[CONF_HOST], CONF_PORT: data[CONF_PORT]}
                 )
@@ -179,6 +180,7 @@ class CpsFlowMixin(SungazeFlowBase):
                         description_placeholders={"serial": taken},
                     )
                 return self.async_create_entry(title=account.title, data=data)
+        if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
         return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
 
@@ -190,27 +192,27 @@ class CpsFlowMixin(SungazeFlowBase):
                 return device.id
         return None
 
-    async def async_step_reauth_cps(
+    async def async_step_cps_reauth(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The gateway's broker refused the stored username and password."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and not (errors := validate_input(user_input)):
             data = {**entry.data, **user_input}
             if (account := await self._async_identify(data, errors)) is not None:
-                await self.async_set_unique_id(f"cps_{account.unique_id}")
+                await self.async_set_unique_id(f"{VENDOR}_{account.unique_id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_device")
                 return self.async_update_reload_and_abort(
                     entry, data_updates=user_input
                 )
         return self.async_show_form(
-            step_id="reauth_cps",
+            step_id="cps_reauth",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(
+                probatio.Schema(
                     {
-                        vol.Optional(CONF_USERNAME): _TEXT,
-                        vol.Optional(CONF_PASSWORD): _PASSWORD,
+                        probatio.Optional(CONF_USERNAME): _TEXT,
+                        probatio.Optional(CONF_PASSWORD): _PASSWORD,
                     }
                 ),
                 {CONF_USERNAME: entry.data.get(CONF_USERNAME)},
@@ -219,19 +221,26 @@ class CpsFlowMixin(SungazeFlowBase):
             errors=errors,
         )
 
-    async def async_step_reconfigure_cps_modbus(
+    async def async_step_cps_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Reconfigure with the form of the entry's transport."""
+        transport = self._get_reconfigure_entry().data[CONF_TRANSPORT]
+        return await self._async_cps_reconfigure(transport, user_input)
+
+    async def async_step_cps_modbus_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Change how the Modbus inverters are reached."""
-        return await self.async_reconfigure_cps("modbus", user_input)
+        return await self._async_cps_reconfigure("modbus", user_input)
 
-    async def async_step_reconfigure_cps_mqtt(
+    async def async_step_cps_mqtt_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Change the broker of the gateway."""
-        return await self.async_reconfigure_cps("mqtt", user_input)
+        return await self._async_cps_reconfigure("mqtt", user_input)
 
-    async def async_reconfigure_cps(
+    async def _async_cps_reconfigure(
         self, transport: str, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
         """Reconfigure a CPS entry of either transport."""
@@ -241,6 +250,8 @@ class CpsFlowMixin(SungazeFlowBase):
         values: Mapping[str, Any] = _cps_form_values(entry.data)
         if user_input is not None:
             values = user_input
+            errors = validate_input(user_input)
+        if user_input is not None and not errors:
             data = _cps_data(transport, user_input, errors)
             if (
                 transport == "mqtt"
@@ -252,12 +263,12 @@ class CpsFlowMixin(SungazeFlowBase):
                 not errors
                 and (account := await self._async_identify(data, errors)) is not None
             ):
-                await self.async_set_unique_id(f"cps_{account.unique_id}")
+                await self.async_set_unique_id(f"{VENDOR}_{account.unique_id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_device")
                 data[CONF_SITE_ID] = entry.data.get(CONF_SITE_ID, account.sites[0].id)
                 return self.async_update_reload_and_abort(entry, data=data)
         return self.async_show_form(
-            step_id=f"reconfigure_cps_{transport}",
+            step_id=f"cps_{transport}_reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, values),
             errors=errors,
         )

@@ -5,8 +5,10 @@ gateway that publishes Sungaze's MQTT schema (`cps_mqtt`). Both decode into a
 transport-neutral `CpsFrame`; `CpsInverter` turns frames into devices,
 readings and alerts, so the two transports expose identical entities.
 
-`CpsConnector` is the registry entry for vendor "cps": its `from_config`
-dispatches on the entry's `transport` ("modbus" or "mqtt").
+`CpsBase` is what both transports' connectors share; the registry entry
+`CpsConnector` (the package's `__init__`) dispatches on the entry's
+`transport` ("modbus" or "mqtt"). The transports import this module, never the
+package's entry, so there is no import loop.
 
 Decisions where the notes (shared/api/tigo-cps.md Part B) leave a choice open:
 
@@ -27,7 +29,7 @@ Decisions where the notes (shared/api/tigo-cps.md Part B) leave a choice open:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 import hashlib
@@ -35,10 +37,17 @@ import logging
 import re
 from typing import Any, ClassVar, Final
 
-import aiohttp
-
-from ..model import Alert, Device, DeviceKind, Readings, Severity, Site, Value
-from .base import Connector, RequestBudget, RequestLimiter
+from ...model import (
+    Alert,
+    Device,
+    DeviceKind,
+    Readings,
+    Severity,
+    Site,
+    Value,
+    plausible,
+)
+from ..base import Connector, RequestBudget
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -151,6 +160,9 @@ class CpsFrame:
     energy_today_wh: float | None = None
     energy_lifetime_wh: float | None = None
     grid_voltages_v: tuple[float | None, ...] = ()
+    """Line voltages Vab, Vbc, Vca."""
+    grid_currents_a: tuple[float | None, ...] = ()
+    """Phase currents Ia, Ib, Ic."""
     frequency_hz: float | None = None
     mppt: tuple[tuple[float | None, float | None], ...] = ()
     """(voltage V, current A) per MPPT, index 1 first."""
@@ -272,6 +284,8 @@ class CpsInverter:
         self.lifetime_wh: float | None = None
         self._since: dict[str, datetime] = {}
         self._seen_firmware = False
+        self._absurd: set[str] = set()
+        """Readings already logged as implausible."""
 
     def apply(self, frame: CpsFrame) -> tuple[Readings, tuple[Alert, ...]]:
         """Take a new frame; return the readings and open alerts it means."""
@@ -305,6 +319,30 @@ class CpsInverter:
             values["production_energy_lifetime"] = self.lifetime_wh
         return Readings(values=values, as_of=self.frame.as_of if self.frame else None)
 
+    def failed(self, code: int, text: str, now: datetime) -> tuple[Readings, Alert]:
+        """Readings and alert while the inverter answers with a failure exception.
+
+        The work mode shows `fault` and the problem sensor turns on; the
+        lifetime counter is kept, other values are unknown.
+        """
+        readings = self.asleep()
+        alert_code = f"modbus.0x{code:02X}"
+        started = self._since.setdefault(alert_code, now)
+        for other in [
+            c for c in self._since if c.startswith("modbus.") and c != alert_code
+        ]:
+            del self._since[other]
+        alert = Alert(
+            id=f"{self.serial}_modbus_exception",
+            device_id=self.serial,
+            severity=Severity.WARNING if code in (0x05, 0x06) else Severity.CRITICAL,
+            code=alert_code,
+            message=f"The inverter reports {text}",
+            started=started,
+        )
+        values = {**readings.values, "work_mode": "fault"}
+        return Readings(values=values, as_of=readings.as_of), alert
+
     def _values(self, frame: CpsFrame) -> dict[str, Value]:
         mode = frame.mode
         values: dict[str, Value] = {
@@ -322,6 +360,8 @@ class CpsInverter:
             values["ac_power"] = frame.ac_power_w
             for index, volts in enumerate(frame.grid_voltages_v, start=1):
                 values[f"grid_voltage_{index}"] = volts
+            for index, amps in enumerate(frame.grid_currents_a, start=1):
+                values[f"grid_current_{index}"] = amps
             values["ac_frequency"] = frame.frequency_hz
             dc_total: float | None = 0.0
             for index, volts, amps in mppts:
@@ -342,7 +382,24 @@ class CpsInverter:
                 values[f"pv_power_{index}"] = 0.0
             if mppts:
                 values["dc_power"] = 0.0
-        return {key: value for key, value in values.items() if value is not None}
+        match = _RATING.search(frame.model or "")
+        peak = int(match[1]) * 1000.0 if match else None
+        absurd = sorted(
+            key for key, value in values.items() if not plausible(key, value, peak)
+        )
+        if absurd and set(absurd) - self._absurd:
+            # One line per update for every newly implausible reading.
+            _LOGGER.warning(
+                "CPS inverter %s sends implausible values, left unknown: %s",
+                self.name,
+                ", ".join(f"{key}={values[key]!r}" for key in absurd),
+            )
+        self._absurd.update(absurd)
+        return {
+            key: value
+            for key, value in values.items()
+            if value is not None and key not in absurd
+        }
 
     def _alerts(self, frame: CpsFrame) -> tuple[Alert, ...]:
         texts = family_texts(
@@ -453,8 +510,8 @@ class LogOnce:
         self._seen.discard(key)
 
 
-class CpsConnector(Connector):
-    """Registry entry for CPS: builds the Modbus or the MQTT connector."""
+class CpsBase(Connector):
+    """What both transports share as a connector: the vendor, budget and limiter key."""
 
     vendor: ClassVar[str] = "cps"
     budget: ClassVar[RequestBudget] = RequestBudget(concurrency=1)
@@ -471,25 +528,3 @@ class CpsConnector(Connector):
         else:
             where = repr(sorted(data.items()))
         return f"cps_{hashlib.sha256(where.encode()).hexdigest()[:16]}"
-
-    @classmethod
-    def from_config(
-        cls,
-        session: aiohttp.ClientSession,
-        data: Mapping[str, Any],
-        limiter: RequestLimiter | None = None,
-    ) -> Connector:
-        """Dispatch on `data["transport"]`; neither transport uses the HTTP session."""
-        transport = data.get("transport", "modbus")
-        builder: Callable[..., Connector]
-        if transport == "mqtt":
-            from .cps_mqtt import CpsMqttConnector
-
-            builder = CpsMqttConnector.from_config
-        elif transport == "modbus":
-            from .cps_modbus import CpsModbusConnector
-
-            builder = CpsModbusConnector.from_config
-        else:
-            raise ValueError(f"Unknown CPS transport {transport!r}")
-        return builder(session, data, limiter)

@@ -1,0 +1,160 @@
+"""History from the first minute: SolarEdge's past hours imported at first setup."""
+
+from datetime import datetime, timedelta
+
+import aiohttp
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    do_adhoc_statistics,
+)
+
+from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS
+
+from .conftest import NOON, SITE_ID, SOLAREDGE_KEY
+from .simulators.solaredge import SolarEdgeSimulator
+
+LIFETIME = "sensor.home_solar_energy"
+
+
+@pytest.fixture
+def mock_recorder_before_hass(async_test_recorder: object) -> None:
+    """The recorder's database must exist before hass starts."""
+
+
+@pytest.fixture(autouse=True)
+def _noon(freezer: FrozenDateTimeFactory) -> None:
+    freezer.move_to(NOON)
+
+
+async def _rows(hass: HomeAssistant, start: datetime) -> list[dict]:
+    from homeassistant.components.recorder.statistics import statistics_during_period
+    from homeassistant.helpers.recorder import get_instance
+
+    rows = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        start,
+        None,
+        {LIFETIME},
+        "hour",
+        None,
+        {"sum"},
+    )
+    return rows.get(LIFETIME, [])
+
+
+async def _daily_wh(solaredge: SolarEdgeSimulator, day: str) -> float:
+    """The simulator's own DAY bucket, read over HTTP (an independent path)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{solaredge.base_url}/sites/{SITE_ID}/energy",
+            params={
+                "resolution": "DAY",
+                "unit": "WH",
+                "from": f"{day}T00:00:00",
+                "to": f"{day}T23:59:59",
+            },
+            headers={"X-API-Key": SOLAREDGE_KEY},
+        ) as response,
+    ):
+        payload = await response.json()
+    return float(payload["values"][0]["value"])
+
+
+async def test_backfill_imports_and_joins(
+    recorder_mock: object,
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Seven past days land hourly, end at sum 0, and the first compiled hour joins."""
+    hass = phoenix
+    solaredge_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(solaredge_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    backfill = solaredge_entry.runtime_data.backfill
+    assert backfill is not None
+    # SolarEdge allows 10 requests a minute: the import waits for the window.
+    for _ in range(5):
+        freezer.tick(timedelta(seconds=61))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    await async_wait_recording_done(hass)
+    assert backfill.requests == 7
+    history_calls = [p for _, p in solaredge.calls if p.endswith("/energy")]
+    assert len(history_calls) >= 7
+
+    boundary = NOON
+    rows = await _rows(hass, boundary - timedelta(days=8))
+    assert rows
+    assert rows[-1]["start"] < boundary.timestamp()
+    assert rows[-1]["sum"] == pytest.approx(0.0)
+    assert all(row["sum"] <= 0 for row in rows)
+    sums = [row["sum"] for row in rows]
+    assert sums == sorted(sums)  # never backwards
+
+    # Yesterday's hours add up to the simulator's own daily total (kWh).
+    local = dt_util.as_local(boundary)
+    yesterday = (local - timedelta(days=1)).date()
+    start = dt_util.start_of_local_day(yesterday)
+    end = start + timedelta(days=1)
+    # Night hours have no bucket: take the last row before each edge.
+    before = [r["sum"] for r in rows if r["start"] < start.timestamp()][-1]
+    last = [r["sum"] for r in rows if r["start"] < end.timestamp()][-1]
+    truth = await _daily_wh(solaredge, yesterday.isoformat()) / 1000
+    assert last - before == pytest.approx(truth, rel=0.01)
+
+    # The recorder's first own hour continues from 0: no spike at the join.
+    freezer.tick(timedelta(hours=1, minutes=5))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for minutes in range(0, 60, 5):  # the last 5-minute run compiles the hour
+        do_adhoc_statistics(hass, start=boundary + timedelta(minutes=minutes))
+    await async_wait_recording_done(hass)
+    rows = await _rows(hass, boundary - timedelta(hours=2))
+    joined = {row["start"]: row["sum"] for row in rows}
+    # The newest imported hour (the simulator's upload lag leaves the last
+    # one open at setup) carries sum 0; the first compiled hour starts there.
+    imported = [v for k, v in joined.items() if k < boundary.timestamp()]
+    assert imported[-1] == pytest.approx(0.0)
+    assert 0 <= joined[boundary.timestamp()] < 10  # one hour of one roof, in kWh
+
+    # Idempotent: a reload fetches no more history and changes no row.
+    calls = len(solaredge.calls)
+    await hass.config_entries.async_reload(solaredge_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_wait_recording_done(hass)
+    assert not [p for _, p in solaredge.calls[calls:] if "HOUR" in p]
+    assert solaredge_entry.runtime_data.backfill.requests == 0
+    again = await _rows(hass, boundary - timedelta(days=8))
+    assert [r["sum"] for r in again][: len(sums)] == sums
+
+
+async def test_backfill_can_be_switched_off(
+    recorder_mock: object,
+    phoenix: HomeAssistant,
+    solaredge: SolarEdgeSimulator,
+    solaredge_entry: MockConfigEntry,
+) -> None:
+    """With 0 days in the options nothing is fetched."""
+    hass = phoenix
+    entry = MockConfigEntry(
+        domain=solaredge_entry.domain,
+        unique_id=solaredge_entry.unique_id,
+        title=solaredge_entry.title,
+        data=dict(solaredge_entry.data),
+        options={CONF_BACKFILL_DAYS: 0},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data.backfill.requests == 0
