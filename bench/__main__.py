@@ -5,8 +5,9 @@
 
 Prints, per vendor with a simulator and demo entry: setup time, entities,
 update cost per entity written against the bare-HA floor (polled and pushed,
-with the ratio), entities written on an unchanged update (both paths; the
-target is none), recorder rows per simulated hour and which entities make
+with the ratio), entities written on an unchanged update (both paths) and
+states the first refresh after setup wrote again unchanged (the target is
+none for both), recorder rows per simulated hour and which entities make
 them; then the cost and memory per entity at growing sizes (SolarEdge sites),
 and the MQTT messages a second taken in without backlog. See bench/hotpath.py
 for how each figure is measured. Exits non-zero when an unchanged update
@@ -44,14 +45,14 @@ def _print_vendors(figures: list[VendorFigures]) -> None:
     print(
         f"  {'vendor':<10} {'entities':>8} {'setup ms':>9}"
         f"  {'polled: ours  floor  ratio':>27}  {'pushed: ours  floor  ratio':>27}"
-        f"  {'unchanged writes p/p':>20} {'rows/h':>7}"
+        f"  {'unchanged writes p/p':>20} {'1st refresh':>11} {'rows/h':>7}"
     )
     for f in figures:
         print(
             f"  {f.vendor:<10} {f.entities:>8} {f.setup_ms:>9.1f}"
             f"  {_cost(f.polled):>27}  {_cost(f.pushed):>27}"
             f"  {len(f.unchanged_polled):>9}/{len(f.unchanged_pushed):<10}"
-            f" {f.rows_per_hour:>7.0f}"
+            f" {len(f.first_rewrites):>11} {f.rows_per_hour:>7.0f}"
         )
     print("  state changes in the simulated window by entity kind:")
     for f in figures:
@@ -61,10 +62,11 @@ def _print_vendors(figures: list[VendorFigures]) -> None:
         for path, written in (
             ("polled", f.unchanged_polled),
             ("pushed", f.unchanged_pushed),
+            ("first refresh", f.first_rewrites),
         ):
             if written:
                 print(
-                    f"  {f.vendor}: unchanged {path} update wrote {sorted(set(written))}"
+                    f"  {f.vendor}: {path} rewrote {len(set(written))} unchanged states"
                 )
 
 
@@ -101,7 +103,10 @@ async def _main(args: argparse.Namespace) -> int:
     )
     print()
     ratios = [f.polled.ratio for f in scale] + [f.pushed.ratio for f in scale]
-    unchanged = sum(len(f.unchanged_polled) + len(f.unchanged_pushed) for f in vendors)
+    unchanged = sum(
+        len(f.unchanged_polled) + len(f.unchanged_pushed) + len(f.first_rewrites)
+        for f in vendors
+    )
     print(
         f"Summary: ratio to the floor {min(ratios):.2f}-{max(ratios):.2f}x"
         f" (target {TARGET_RATIO}x), writes on unchanged updates {unchanged},"

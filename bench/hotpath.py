@@ -103,6 +103,8 @@ class VendorFigures:
     pushed: Cost
     unchanged_polled: list[str]
     unchanged_pushed: list[str]
+    first_rewrites: list[str]
+    """Entities the first refresh after setup wrote again with the same state."""
     rows_per_hour: float
     rows_by_kind: dict[str, int]
     """State changes in the simulated window, by entity kind (not per hour)."""
@@ -535,6 +537,12 @@ async def vendor_run(
                 raise RuntimeError(f"{row.vendor}: setup failed ({entry.state})")
             coordinator = entry.runtime_data
             writes = Writes(hass, {entry.entry_id})
+            # The first refresh after setup: a state written again unchanged
+            # is a wasted write (HA reports it, the recorder skips it).
+            await coordinator.async_refresh()
+            await hass.async_block_till_done()
+            first_rewrites = list(writes.reported)
+            writes.take()
             # The hour first, on the vendor's real budget and schedule.
             window = await _simulate_hour(hass, clock, simulator, coordinator, minutes)
             hour = writes.changed  # a recorder row per state change
@@ -573,6 +581,7 @@ async def vendor_run(
         pushed=pushed,
         unchanged_polled=unchanged[0],
         unchanged_pushed=unchanged[1],
+        first_rewrites=first_rewrites,
         rows_per_hour=len(hour) * timedelta(hours=1) / window,
         rows_by_kind=dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
     )

@@ -330,7 +330,10 @@ async def test_odd_readings_and_zones(
     values["production_energy_lifetime"] = (
         float(values["production_energy_lifetime"]) + 10
     )
-    readings[site] = replace(readings[site], values=values)
+    as_of = readings[site].as_of or dt_util.utcnow()
+    readings[site] = replace(
+        readings[site], values=values, as_of=as_of + timedelta(seconds=1)
+    )
     sites = {
         key: replace(value, timezone="Mars/Olympus_Mons")
         for key, value in snapshot.sites.items()
