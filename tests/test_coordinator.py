@@ -353,13 +353,17 @@ async def test_odd_readings_and_zones(
 
 
 async def test_polar_day_polls_around_the_clock(
-    hass: HomeAssistant, init_solaredge: MockConfigEntry
+    hass: HomeAssistant,
+    init_solaredge: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """No sunset at the North Cape in June: the sun-aware plan has no night."""
     hass.config.latitude = 71.17
     hass.config.longitude = 25.78
     coordinator = init_solaredge.runtime_data
-    coordinator._daylight = None
+    # 21:00 in Phoenix a day later: sun times are worked out once a day, so
+    # these are the North Cape's (Phoenix would sleep until sunrise).
+    freezer.move_to(NOON + timedelta(days=1, hours=2))
     assert coordinator.next_interval() <= timedelta(hours=3, minutes=15)
 
 
