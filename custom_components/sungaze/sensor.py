@@ -279,6 +279,13 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
         self._update_guard()  # once the guard is seeded (added to HA)
 
 
+def _shown_time[T](value: T) -> T:
+    """A time as a timestamp sensor shows it: whole seconds (else as it is)."""
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0)
+    return value
+
+
 class SungazeLastReportSensor(SungazeEntity, SensorEntity):
     """When the vendor last measured this device (its own clock, not our fetch)."""
 
@@ -299,7 +306,7 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         return readings.as_of if readings else None
 
     def _state_key(self) -> object:
-        return self.native_value
+        return _shown_time(self.native_value)
 
 
 class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
@@ -328,12 +335,12 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
     async def async_added_to_hass(self) -> None:
         """Remember the value written when added."""
         await super().async_added_to_hass()
-        self._shown = self.native_value
+        self._shown = _shown_time(self.native_value)
 
     @callback
     def _handle_coordinator_update(self) -> None:
         """Write the state only when the figure changed."""
-        value = self.native_value
+        value = _shown_time(self.native_value)
         if value == self._shown:
             return
         self._shown = value
