@@ -35,16 +35,19 @@ TARGET_RATIO = 1.3
 
 
 def _cost(cost: Cost) -> str:
-    return f"{cost.ours_us:7.1f} {cost.floor_us:7.1f} {cost.ratio:5.2f}x"
+    return (
+        f"{cost.written:>4} {cost.ours_us:6.1f} {cost.floor_us:6.1f} {cost.ratio:5.2f}x"
+    )
 
 
 def _print_vendors(figures: list[VendorFigures]) -> None:
     print(
-        "Per vendor (demo entry; cost = µs per entity written, ours vs bare-HA floor)"
+        "Per vendor (demo entry; n = states written per update (every value"
+        " changed); µs per state written, ours vs bare-HA floor)"
     )
     print(
         f"  {'vendor':<10} {'entities':>8} {'setup ms':>9}"
-        f"  {'polled: ours  floor  ratio':>27}  {'pushed: ours  floor  ratio':>27}"
+        f"  {'polled: n  ours floor ratio':>27}  {'pushed: n  ours floor ratio':>27}"
         f"  {'unchanged writes p/p':>20} {'1st refresh':>11} {'rows/h':>7}"
     )
     for f in figures:

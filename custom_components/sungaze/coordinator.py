@@ -259,6 +259,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._refusals = 0
         self._was_failing = False
         self._issues: set[str] = set()
+        self._alerts_synced: tuple[Alert, ...] | None = None
         self._alerts: tuple[tuple[Alert, ...], dict[str, tuple[Alert, ...]]] | None = (
             None
         )
@@ -406,11 +407,11 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             for key in self._issues:
                 ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
             self._issues.clear()
-        self._sync_alert_issues(snapshot)
         if snapshot.series:
             await self.importer.async_import(snapshot.series)
         merged, self.changed = merge_snapshot(previous, snapshot)
         self.devices.async_sync(merged.devices, now)
+        self._sync_alert_issues(merged)
         if not self.connector.pushes:
             self.update_interval = self.next_interval(now)
         return merged
@@ -515,7 +516,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.last_success = now
         # Devices first, as for polled data: entities must find theirs named.
         self.devices.async_sync(merged.devices, now)
-        self._sync_alert_issues(snapshot)
+        self._sync_alert_issues(merged)
         if quiet:
             self.data = merged
             return
@@ -544,7 +545,14 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             self.async_update_listeners()
 
     def _sync_alert_issues(self, snapshot: Snapshot) -> None:
-        """Raise a repair issue per open alert that asks for one; clear closed ones."""
+        """Raise a repair issue per open alert that asks for one; clear closed ones.
+
+        Alerts equal to the last ones synced are the same tuple (see
+        `merge_snapshot`): nothing to do then.
+        """
+        if snapshot.alerts is self._alerts_synced:
+            return
+        self._alerts_synced = snapshot.alerts
         wanted = {
             self._issue_id(f"alert_{alert.id}"): alert
             for alert in snapshot.alerts
