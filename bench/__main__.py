@@ -79,8 +79,8 @@ def _print_scale(figures: list[ScaleFigures]) -> None:
         " memory: what each site after the first adds, per entity)"
     )
     print(
-        f"  {'sites':>5} {'entities':>8}  {'polled: ours  floor  ratio':>27}"
-        f"  {'pushed: ours  floor  ratio':>27}  {'KiB/entity':>10}"
+        f"  {'sites':>5} {'entities':>8}  {'polled: n  ours floor ratio':>27}"
+        f"  {'pushed: n  ours floor ratio':>27}  {'KiB/entity':>10}"
     )
     for f in figures:
         print(
