@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import custom_components.sungaze  # noqa: F401  isort: skip
 
-from custom_components.sungaze.connectors.cps_modbus import CpsModbusConnector
-from custom_components.sungaze.connectors.cps_mqtt import CpsMqttConnector
+from custom_components.sungaze.connectors.cps.modbus import CpsModbusConnector
+from custom_components.sungaze.connectors.cps.mqtt import CpsMqttConnector
 from custom_components.sungaze.model import Snapshot
 from tests.simulators.cps_modbus import (
     PVI14TL_208,

@@ -303,3 +303,27 @@ async def oauth_consent(
     answer = await client.get(f"{location.path}?{location.query}")
     assert answer.status == 200, await answer.text()
     return await hass.config_entries.flow.async_configure(result["flow_id"])
+
+
+# -- Generac PWRcell ---------------------------------------------------------------
+
+from custom_components.sungaze.connectors import generac as generac_connector  # noqa: E402
+
+from .simulators.generac import GeneracSimulator  # noqa: E402
+
+
+@pytest.fixture
+async def generac(socket_enabled: None) -> AsyncIterator[GeneracSimulator]:
+    """A Generac PWRcell cloud simulator (one home, one system) on a free port.
+
+    Refusals and renewals the connector remembers per account are forgotten
+    between tests.
+    """
+    generac_connector._REFUSED.clear()
+    generac_connector._RENEWALS.clear()
+    simulator = GeneracSimulator()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+    generac_connector._REFUSED.clear()
+    generac_connector._RENEWALS.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+import json
 import logging
 
 import pytest
@@ -198,3 +199,36 @@ async def _next_pass() -> None:
 def test_plausible(key: str, value: float, peak: float | None, expected: bool) -> None:
     """Bounds per metric, from the site's size where known."""
     assert plausible(key, value, peak) is expected
+
+
+def test_state_beyond_the_value_survives_a_restart() -> None:
+    """After a false reset was undone, a restored guard keeps counting on."""
+    guard = CounterGuard(CounterKind.LIFETIME)
+    published = [guard.accept(START, T0)]
+    published += feed(guard, [(5.0 * n, T0 + 5 * n * MINUTE) for n in range(1, 10)])
+    published.append(guard.accept(START + 3_000, T0 + 50 * MINUTE))
+    stored = json.loads(json.dumps(guard.extra()))
+    # A restart: the sensor seeds value/as_of/day and the extra state.
+    restored = CounterGuard(CounterKind.LIFETIME)
+    restored.value, restored.as_of = guard.value, guard.as_of
+    restored.restore_extra(stored)
+    published.append(restored.accept(START + 3_500, T0 + 55 * MINUTE))
+    assert ha_sum(published) == pytest.approx(3_500)
+    # A reset accepted before the restart is still recognised when undone after it.
+    guard = CounterGuard(CounterKind.LIFETIME)
+    guard.accept(START, T0)
+    feed(guard, [(5.0 * n, T0 + 5 * n * MINUTE) for n in range(1, 10)])
+    restored = CounterGuard(CounterKind.LIFETIME)
+    restored.value, restored.as_of = guard.value, guard.as_of
+    restored.restore_extra(json.loads(json.dumps(guard.extra())))
+    assert restored.accept(START + 100, T0 + 50 * MINUTE) == pytest.approx(100)
+
+
+@pytest.mark.parametrize(
+    "data", [{}, {"offset": "x", "previous": "y"}, {"previous": [1.0, "not a time"]}]
+)
+def test_malformed_extra_state_is_ignored(data: dict[str, object]) -> None:
+    """A damaged store never breaks the guard."""
+    guard = CounterGuard(CounterKind.LIFETIME)
+    guard.restore_extra(data)
+    assert guard.extra() == {"offset": 0.0, "previous": None}

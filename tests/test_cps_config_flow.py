@@ -11,7 +11,7 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.sungaze.connectors import cps_mqtt
+from custom_components.sungaze.connectors.cps import mqtt as cps_mqtt
 from custom_components.sungaze.const import DOMAIN
 
 from .conftest import MQTT_PASSWORD, MQTT_USER

@@ -17,7 +17,7 @@ from custom_components.sungaze.connectors.base import (
     ConnectionFailedError,
 )
 from custom_components.sungaze.connectors.cps import CpsConnector, LifetimeStitcher
-from custom_components.sungaze.connectors.cps_modbus import CpsModbusConnector
+from custom_components.sungaze.connectors.cps.modbus import CpsModbusConnector
 from custom_components.sungaze.model import CounterGuard, CounterKind, Severity
 
 from .simulators.cps_modbus import (

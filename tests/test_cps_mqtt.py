@@ -21,8 +21,8 @@ from custom_components.sungaze.connectors.base import (
     ConnectionFailedError,
     NoDataError,
 )
-from custom_components.sungaze.connectors.cps_modbus import CpsModbusConnector
-from custom_components.sungaze.connectors.cps_mqtt import CpsMqttConnector
+from custom_components.sungaze.connectors.cps.modbus import CpsModbusConnector
+from custom_components.sungaze.connectors.cps.mqtt import CpsMqttConnector
 from custom_components.sungaze.model import Snapshot
 
 from .conftest import MQTT_PASSWORD, MQTT_USER

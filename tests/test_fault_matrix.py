@@ -16,7 +16,7 @@ import json
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -83,18 +83,29 @@ class EG4Fault:
     reauth: bool = False
     wait: float = 0.0
     """Seconds to let pass before recovery (a Retry-After)."""
+    repair: str | None = None
+    """The repair issue the failures raise (cleared by the recovery)."""
 
 
 EG4_FAULTS = {
     "401": EG4Fault(lambda s: s.fail_next(401, FOREVER), "auth_failed", 2, True),
     "403": EG4Fault(lambda s: s.fail_next(403, FOREVER), "disconnected", 1),
-    "410": EG4Fault(lambda s: s.fail_next(410, FOREVER), "api_retired", 1),
-    "429": EG4Fault(lambda s: s.fail_next(429, FOREVER), "rate_limited", 1, wait=61),
+    "410": EG4Fault(
+        lambda s: s.fail_next(410, FOREVER), "api_retired", 1, repair="api_retired"
+    ),
+    "429": EG4Fault(
+        lambda s: s.fail_next(429, FOREVER),
+        "rate_limited",
+        1,
+        wait=61,
+        repair="quota_exhausted",
+    ),
     "429+retry-after": EG4Fault(
         lambda s: s.fail_next(429, FOREVER, retry_after="300"),
         "rate_limited",
         1,
         wait=301,
+        repair="quota_exhausted",
     ),
     "500": EG4Fault(lambda s: s.fail_next(500, FOREVER), "disconnected", 1),
     "502": EG4Fault(lambda s: s.fail_next(502, FOREVER), "disconnected", 1),
@@ -139,11 +150,22 @@ async def test_eg4_fault_matrix(
         assert _state(phoenix, power) == STATE_UNAVAILABLE
         assert _status(phoenix, eg4_entry) == fault.status
     assert _reauths(phoenix) == (1 if fault.reauth else 0)
+    issues = ir.async_get(phoenix)
+    if fault.repair is not None:
+        assert issues.async_get_issue(DOMAIN, f"{fault.repair}_{eg4_entry.entry_id}"), (
+            fault.repair
+        )
     eg4.heal()
     freezer.tick(timedelta(seconds=fault.wait))
     await _refresh(phoenix, coordinator)
     assert _status(phoenix, eg4_entry) == "ok"
     assert _state(phoenix, power) not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+    faults = ("api_retired", "quota_exhausted", "vendor_failing")
+    assert [
+        issue.issue_id
+        for issue in issues.issues.values()
+        if issue.domain == DOMAIN and issue.issue_id.startswith(faults)
+    ] == []
 
 
 async def test_eg4_nulls_are_unknown_not_a_failure(

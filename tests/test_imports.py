@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "custom_components.sungaze"
 
@@ -108,22 +106,6 @@ def test_graph_sees_lazy_imports() -> None:
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
 
 
-CPS_LOOP = [
-    f"{PACKAGE}.connectors.cps",
-    f"{PACKAGE}.connectors.cps_modbus",
-    f"{PACKAGE}.connectors.cps_mqtt",
-]
-"""cps.py imports its own transports: being made a package on another branch."""
-
-
-def test_no_import_loop_but_the_known_one() -> None:
-    """No module imports itself back, however indirectly (CPS connector aside)."""
-    assert [c for c in cycles(import_graph()) if c != CPS_LOOP] == []
-
-
-@pytest.mark.xfail(
-    strict=True, reason="CPS connector loop: drop this mark once it is a package"
-)
 def test_no_import_loop() -> None:
     """No module of the integration imports itself back, however indirectly."""
     assert cycles(import_graph()) == []

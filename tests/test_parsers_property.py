@@ -19,8 +19,8 @@ import pytest
 
 from custom_components.sungaze.connectors.base import SungazeError
 from custom_components.sungaze.connectors.cps import CpsFrame, CpsInverter
-from custom_components.sungaze.connectors.cps_modbus import BLOCK_COUNT, decode_block
-from custom_components.sungaze.connectors.cps_mqtt import SchemaError, parse_message
+from custom_components.sungaze.connectors.cps.modbus import BLOCK_COUNT, decode_block
+from custom_components.sungaze.connectors.cps.mqtt import SchemaError, parse_message
 from custom_components.sungaze.connectors.eg4 import EG4Connector
 from custom_components.sungaze.connectors.eg4.parse import Parser
 from custom_components.sungaze.connectors.http import HttpResponse

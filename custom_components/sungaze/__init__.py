@@ -7,6 +7,7 @@ connectors, planner) import without Home Assistant.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     from .energy import async_offer as async_offer_energy
     from .flows import FLOWS_BY_VENDOR
     from .flows.base import CONF_AUTH_IMPLEMENTATION
+    from .oauth import async_store_credentials
 
     budget_key, limiter = shared_limiter(hass, entry.data, entry.options)
     token = (
@@ -36,6 +38,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> b
     )
     # Connectors read their settings from one mapping: the data, then the options.
     connector = build_connector(hass, {**entry.data, **entry.options}, limiter, token)
+    connector.on_credentials = partial(async_store_credentials, hass, entry)
     coordinator = SungazeCoordinator(hass, entry, connector, budget_key)
     # Set before the first refresh so diagnostics work even when setup fails.
     entry.runtime_data = coordinator
@@ -80,8 +83,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
-    from .members import announce_removed
+    from .members import announce_removed, state_store
     from .oauth import async_forget_tokens
 
     announce_removed(hass, entry.entry_id)
     async_forget_tokens(hass, entry.entry_id)
+    # Derived counters and the like belong to the entry: gone with it.
+    await state_store(hass, entry.entry_id).async_remove()

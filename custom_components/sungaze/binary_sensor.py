@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from homeassistant.components.binary_sensor import (
@@ -10,11 +9,11 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import SungazeConfigEntry, SungazeCoordinator
-from .entity import SungazeEntity
+from .entity import SungazeEntity, async_add_per_device
 from .model import Device, DeviceKind
 
 PARALLEL_UPDATES = 0
@@ -48,30 +47,13 @@ async def async_setup_entry(
 ) -> None:
     """Create a problem sensor per device, adding devices as they appear."""
     coordinator = entry.runtime_data
-    known: set[str] = set()
 
-    @callback
-    def add_new(device_ids: Iterable[str] | None = None) -> None:
-        """Add problem sensors for the given devices (None: all) that need one."""
-        snapshot = coordinator.data
-        new = [
-            SungazeProblemSensor(coordinator, device)
-            for device_id in (snapshot.devices if device_ids is None else device_ids)
-            if device_id not in known
-            and (device := snapshot.devices.get(device_id)) is not None
-            and has_problem_sensor(coordinator, device)
-        ]
-        known.update(entity.device_id for entity in new)
-        if new:
-            async_add_entities(new)
+    def make(device: Device) -> SungazeProblemSensor | None:
+        if has_problem_sensor(coordinator, device):
+            return SungazeProblemSensor(coordinator, device)
+        return None
 
-    @callback
-    def on_update() -> None:
-        """Look only at the devices that changed."""
-        add_new(coordinator.changed)
-
-    add_new()
-    entry.async_on_unload(coordinator.async_add_listener(on_update))
+    async_add_per_device(entry, async_add_entities, make)
 
 
 class SungazeProblemSensor(SungazeEntity, BinarySensorEntity):

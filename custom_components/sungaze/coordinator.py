@@ -34,6 +34,7 @@ from .connectors.base import (
     ApiRetiredError,
     AuthFailedError,
     BadPayloadError,
+    BlockedError,
     ConnectionFailedError,
     Connector,
     RateLimitedError,
@@ -380,6 +381,15 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                     "period": err.period,
                     "retry": str(round(err.retry_after or 0)),
                 },
+            ) from err
+        except BlockedError as err:
+            # Bot protection, not credentials: a repair issue, and a long wait.
+            self._failed("disconnected", err.retry_after)
+            self._raise_issue("vendor_blocked")
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="vendor_blocked",
+                translation_placeholders={"vendor": self.vendor_name},
             ) from err
         except ConnectionFailedError as err:
             self._failed("disconnected")

@@ -30,12 +30,16 @@ TO_REDACT = {
     CONF_URL,
     CONF_USERNAME,
     CONF_SITE_ID,
+    "client_id",
     "client_secret",
+    "email",
     "refresh_token",
+    "user_id",
     "auth_implementation",
     "system_ids",
     "address",
     "station_ids",
+    "billing_account",
     "serial",
     "title",
     "unique_id",
@@ -104,6 +108,9 @@ def _entry_diagnostics(entry: SungazeConfigEntry) -> dict[str, Any]:
     result["connector"] = async_redact_data(
         coordinator.connector.diagnostics(), TO_REDACT
     )
+    if coordinator.importer.last_window:
+        # Per history series: first and last hour of its last import, rows written.
+        result["statistics_import"] = dict(coordinator.importer.last_window)
     return result
 
 

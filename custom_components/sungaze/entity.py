@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .coordinator import SungazeCoordinator
+from .coordinator import SungazeConfigEntry, SungazeCoordinator
 from .model import Device, DeviceKind, Readings
 
 # Fine-grained hardware: its entities start disabled (users opt in).
 DISABLED_BY_DEFAULT = frozenset({DeviceKind.BATTERY_MODULE})
+
+
+def async_add_per_device(
+    entry: SungazeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    make: Callable[[Device], Entity | None],
+) -> None:
+    """Add one entity per device that `make` gives one for, as devices appear.
+
+    Only the devices an update changed are looked at again.
+    """
+    coordinator = entry.runtime_data
+    known: set[str] = set()
+
+    @callback
+    def add_new(device_ids: Iterable[str] | None = None) -> None:
+        snapshot = coordinator.data
+        new: list[Entity] = []
+        for device_id in snapshot.devices if device_ids is None else device_ids:
+            if (
+                device_id in known
+                or (device := snapshot.devices.get(device_id)) is None
+            ):
+                continue
+            if (entity := make(device)) is not None:
+                known.add(device_id)
+                new.append(entity)
+        if new:
+            async_add_entities(new)
+
+    @callback
+    def on_update() -> None:
+        add_new(coordinator.changed)
+
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(on_update))
 
 
 class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):

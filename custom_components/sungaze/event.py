@@ -9,15 +9,13 @@ a restart or reload) are taken as known and do not fire again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .binary_sensor import has_problem_sensor
 from .coordinator import SungazeConfigEntry, SungazeCoordinator
-from .entity import SungazeEntity
+from .entity import SungazeEntity, async_add_per_device
 from .model import Alert, Device
 
 PARALLEL_UPDATES = 0
@@ -39,30 +37,13 @@ async def async_setup_entry(
 ) -> None:
     """Create an alert event entity per device, adding devices as they appear."""
     coordinator = entry.runtime_data
-    known: set[str] = set()
 
-    @callback
-    def add_new(device_ids: Iterable[str] | None = None) -> None:
-        """Add alert events for the given devices (None: all) that need one."""
-        snapshot = coordinator.data
-        new = [
-            SungazeAlertEvent(coordinator, device)
-            for device_id in (snapshot.devices if device_ids is None else device_ids)
-            if device_id not in known
-            and (device := snapshot.devices.get(device_id)) is not None
-            and has_problem_sensor(coordinator, device)
-        ]
-        known.update(entity.device_id for entity in new)
-        if new:
-            async_add_entities(new)
+    def make(device: Device) -> SungazeAlertEvent | None:
+        if has_problem_sensor(coordinator, device):
+            return SungazeAlertEvent(coordinator, device)
+        return None
 
-    @callback
-    def on_update() -> None:
-        """Look only at the devices that changed."""
-        add_new(coordinator.changed)
-
-    add_new()
-    entry.async_on_unload(coordinator.async_add_listener(on_update))
+    async_add_per_device(entry, async_add_entities, make)
 
 
 class SungazeAlertEvent(SungazeEntity, EventEntity):

@@ -18,7 +18,7 @@ from enum import StrEnum
 import logging
 import math
 import re
-from typing import Final
+from typing import Any, Final
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -186,6 +186,60 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
         _m("derived_consumption_power", "W", "power", **_POWER),
         _m("self_sufficiency", "%", None, precision=0),
         _m("self_consumption", "%", None, precision=0),
+        # Generac
+        _m("generator_power", "W", "power", **_POWER),
+        _m(
+            "battery_backup_time",
+            "s",
+            "duration",
+            precision=1,
+            suggested_unit="h",
+        ),
+        _m(
+            "battery_soc_status",
+            None,
+            "enum",
+            state_class=None,
+            options=("low", "nominal"),  # the full list is unknown
+        ),
+        _m(
+            "grid_state",
+            None,
+            "enum",
+            state_class=None,
+            options=("connected", "disconnected"),
+        ),
+        _m(
+            "system_mode",
+            None,
+            "enum",
+            state_class=None,
+            options=(
+                "self_supply",
+                "clean_backup",
+                "priority_backup",
+                "sell",
+                "zero_import",
+                "safety",
+            ),
+        ),
+        _m("inverter_headroom", "W", "power", **_POWER, technical=True),
+        _m(
+            "battery_energy_lifetime",
+            "Wh",
+            "energy",
+            **_ENERGY_LIFETIME,
+            technical=True,
+        ),
+        # SRP: a utility account's settled figures (for cards and automations).
+        # No state class: they step once a day; the Energy dashboard uses the
+        # hourly external statistics instead.
+        _m("grid_usage_yesterday", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_cost_yesterday", "USD", "monetary", state_class=None, precision=2),
+        _m("grid_usage_month", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_cost_month", "USD", "monetary", state_class=None, precision=2),
+        _m("grid_export_yesterday", "kWh", "energy", state_class=None, precision=1),
+        _m("grid_export_month", "kWh", "energy", state_class=None, precision=1),
     )
 }
 
@@ -526,7 +580,9 @@ class CounterGuard:
       update and kind across all counters (`COUNTER_LOG`).
 
     `value`, `as_of` and `day` are what the sensor restores after a restart;
-    `offset` (non-zero only after a false reset was undone) is not restored.
+    `extra()` / `restore_extra()` carry the rest (the offset after a false
+    reset was undone, the series before an accepted reset) for a sensor that
+    stores them with its state.
     """
 
     kind: CounterKind
@@ -650,6 +706,30 @@ class CounterGuard:
             and new > first
             and as_of - start >= self.settle
         )
+
+    def extra(self) -> dict[str, Any]:
+        """JSON-ready state beyond `value`, `as_of` and `day`, to store across restarts."""
+        previous = self._previous
+        return {
+            "offset": self.offset,
+            "previous": [previous[0], previous[1].isoformat()] if previous else None,
+        }
+
+    def restore_extra(self, data: Mapping[str, Any]) -> None:
+        """Load what `extra` returned; anything malformed is ignored."""
+        offset = as_float(data.get("offset"))
+        self.offset = offset if offset is not None else 0.0
+        self._previous = None
+        previous = data.get("previous")
+        if not isinstance(previous, list) or len(previous) != 2:
+            return
+        raw = as_float(previous[0])
+        try:
+            since = datetime.fromisoformat(str(previous[1]))
+        except ValueError:
+            return
+        if raw is not None and since.tzinfo is not None:
+            self._previous = (raw, since)
 
     @staticmethod
     def _report(level: int, kind: str, detail: object) -> None:

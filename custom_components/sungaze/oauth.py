@@ -33,6 +33,7 @@ token request is sent until the entry holds a new grant.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 import logging
@@ -175,6 +176,17 @@ async def async_save_entries_now(hass: HomeAssistant) -> None:
         _LOGGER.warning("Cannot write config entries immediately")
         return
     await store.async_save(data())
+
+
+async def async_store_credentials(
+    hass: HomeAssistant, entry: ConfigEntry, updates: Mapping[str, Any]
+) -> None:
+    """Merge new credentials (a rotated refresh token) into the entry, on disk now.
+
+    Connectors await it (`Connector.on_credentials`) before using them.
+    """
+    hass.config_entries.async_update_entry(entry, data={**entry.data, **updates})
+    await async_save_entries_now(hass)
 
 
 class EntryTokens:

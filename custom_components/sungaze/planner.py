@@ -10,9 +10,10 @@ the coordinator feeds it the sun times and the entry's options.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 import math
 from typing import TYPE_CHECKING, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:  # types only: connectors may import the month helper below
     from .connectors.base import PollCost, RequestBudget, RequestLimiter
@@ -111,6 +112,11 @@ def plan_interval(
             target = daylight.next_sunrise + timedelta(minutes=20)
         elif target > dusk:
             target = dusk
+    if cost.daily_at:
+        moment, before_first = next_daily(cost, now)
+        if cost.settled or before_first:
+            return max(moment - now, MIN_WAIT)
+        target = min(target, moment)
     if cost.align is not None:
         step = cost.align.total_seconds()
         since_midnight = (
@@ -120,6 +126,29 @@ def plan_interval(
         aligned = math.ceil((since_midnight - delay) / step) * step + delay
         target += timedelta(seconds=aligned - since_midnight)
     return max(target - now, MIN_WAIT)
+
+
+def next_daily(cost: PollCost, now: datetime) -> tuple[datetime, bool]:
+    """The next of the cost's daily times after `now`, and whether today's first is ahead.
+
+    Before today's first time the day's data is not in yet: wait for it. The
+    times are local to `cost.timezone` (default: the zone `now` carries).
+    """
+    zone = now.tzinfo or UTC
+    try:
+        if cost.timezone:
+            zone = ZoneInfo(cost.timezone)
+    except ZoneInfoNotFoundError:
+        pass
+    local = now.astimezone(zone)
+    times = sorted(cost.daily_at)
+    moments = [
+        datetime.combine(local.date() + timedelta(days=shift), at, zone)
+        for shift in (0, 1)
+        for at in times
+    ]
+    upcoming = next(moment for moment in moments if moment > local)
+    return upcoming, local < moments[0]
 
 
 def sustainable_minutes(cost: PollCost, budget: RequestBudget) -> int:

@@ -38,7 +38,8 @@ class SeriesImporter:
         """Track the hours imported for each series of this entry."""
         self._hass = hass
         self._entry = entry
-        self._written: dict[str, dict[datetime, float]] = {}
+        self._written: dict[str, dict[datetime, tuple[float, float]]] = {}
+        """Per series: hour -> (value, sum) as this importer wrote it."""
         self.last_window: dict[str, tuple[str, str, int]] = {}
         """Per series: first and last hour of the last import, and rows written."""
 
@@ -65,29 +66,42 @@ class SeriesImporter:
 
         written = self._written.setdefault(series.key, {})
         points = _clean(series.points)
-        changed = [p for p in points if written.get(p.start) != p.value]
-        if not changed:
-            return
-        first = changed[0].start
-        todo = [p for p in points if p.start >= first]
-        stat_id = statistic_id(self._entry, series.key)
-        recorder = get_instance(self._hass)
-        # The sum continues from the last stored hour before the first new one.
-        before = await recorder.async_add_executor_job(
-            statistics_during_period,
-            self._hass,
-            first - timedelta(days=366),
-            first,
-            {stat_id},
-            "hour",
+        index = next(
+            (
+                i
+                for i, p in enumerate(points)
+                if (known := written.get(p.start)) is None or known[0] != p.value
+            ),
             None,
-            {"sum"},
         )
-        rows = before.get(stat_id) or []
-        total = float(rows[-1].get("sum") or 0.0) if rows else 0.0
+        if index is None:
+            return
+        first = points[index].start
+        todo = points[index:]
+        stat_id = statistic_id(self._entry, series.key)
+        if index and (previous := written.get(points[index - 1].start)) is not None:
+            # The hour before is ours from this run: its sum is known, and a
+            # database read could miss a write still queued in the recorder.
+            total = previous[1]
+        else:
+            # The sum continues from the last stored hour before the first new one.
+            before = await get_instance(self._hass).async_add_executor_job(
+                statistics_during_period,
+                self._hass,
+                first - timedelta(days=366),
+                first,
+                {stat_id},
+                "hour",
+                None,
+                {"sum"},
+            )
+            rows = before.get(stat_id) or []
+            total = float(rows[-1].get("sum") or 0.0) if rows else 0.0
         data: list[StatisticData] = []
+        sums: list[float] = []
         for point in todo:
             total += point.value
+            sums.append(total)
             data.append(StatisticData(start=point.start, state=point.value, sum=total))
         metadata = StatisticMetaData(
             mean_type=StatisticMeanType.NONE,
@@ -99,8 +113,8 @@ class SeriesImporter:
             unit_of_measurement=series.unit,
         )
         async_add_external_statistics(self._hass, metadata, data)
-        for point in todo:
-            written[point.start] = point.value
+        for point, running in zip(todo, sums, strict=True):
+            written[point.start] = (point.value, running)
         self.last_window[series.key] = (
             todo[0].start.isoformat(),
             todo[-1].start.isoformat(),

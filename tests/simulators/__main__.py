@@ -103,7 +103,7 @@ VENDORS: tuple[Vendor, ...] = (
     Vendor("enphase", "enphase", "EnphaseSimulator", 18782, {"demo": True}),
     Vendor("eg4", "eg4", "EG4Simulator", 18783, {}, _eg4_entry),
     Vendor("srp", "srp", "SRPSimulator", 18784, {}),
-    Vendor("generac", "generac", "GeneracSimulator", 18785, {}),
+    Vendor("generac", "generac", "GeneracSimulator", 18785, {"demo": True}),
     Vendor("tigo", "tigo", "TigoSimulator", 18786, {}),
     Vendor("cps-modbus", "cps_modbus", "CpsModbusSimulator", 18787, {}),
     # Needs mosquitto (scripts/setup installs it); skipped with a message if absent.

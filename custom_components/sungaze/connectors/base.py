@@ -12,10 +12,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 import hashlib
 import logging
 from typing import Any, ClassVar, Protocol
@@ -48,6 +48,19 @@ class RateLimitedError(SungazeError):
 
 class ConnectionFailedError(SungazeError):
     """The vendor could not be reached or answered with a server error."""
+
+
+class BlockedError(ConnectionFailedError):
+    """The vendor's bot protection (e.g. a Cloudflare 403 page) refused us.
+
+    Not a credentials problem: the same request may pass later or from another
+    address. `retry_after` is how long the connector backs off (seconds).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        """Store how long to leave the vendor alone."""
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NoDataError(ConnectionFailedError):
@@ -120,6 +133,14 @@ class PollCost:
     """How long after a bucket closes its data is usually there."""
     catch_up: bool = False
     """Calls were postponed for the minute limit: update again once it allows."""
+    daily_at: tuple[time, ...] = ()
+    """Local times (in `timezone`) when the vendor's new data is usually in,
+    e.g. a utility's yesterday by 06:00: updates wait for them."""
+    timezone: str | None = None
+    """IANA zone of `daily_at` (default: the zone of the planner's clock, UTC)."""
+    settled: bool = False
+    """Everything the vendor publishes before the next `daily_at` is already in:
+    sleep until then instead of polling every `min_interval`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,7 +307,7 @@ class RequestLimiter:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the persistent counters."""
-        return {
+        data: dict[str, Any] = {
             "month": self.month,
             "month_used": self.month_used,
             "day": self.day,
@@ -295,6 +316,9 @@ class RequestLimiter:
             if self.blocked_until
             else None,
         }
+        if self.blocked_until is not None:
+            data["blocked_period"] = self._blocked_period
+        return data
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Load counters saved by `as_dict`; stale periods roll over on use."""
@@ -304,6 +328,7 @@ class RequestLimiter:
         self.day_used = int(data.get("day_used", 0))
         if blocked := data.get("blocked_until"):
             self.blocked_until = datetime.fromisoformat(blocked)
+            self._blocked_period = str(data.get("blocked_period") or "minute")
         self._roll(datetime.now(UTC))
 
 
@@ -320,6 +345,9 @@ class Connector(ABC):
     from pushed snapshots are taken as removed only after it."""
     on_link: Callable[[bool], None] | None = None
     """Push vendors call it (in the event loop) when their link goes up or down."""
+    on_credentials: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None
+    """Set by the HA side: stores new credentials (a rotated refresh token) in
+    the entry and writes them to disk; connectors await it before using them."""
     follows_members: ClassVar[bool] = False
     """True for a connector fed by other entries' snapshots (the whole home):
     the HA layer calls `member_update`/`member_removed` instead of polling."""

@@ -32,7 +32,8 @@ the others raises an alert with the figures; one cloudy or odd day never does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from statistics import median
 from typing import Any, ClassVar
@@ -50,7 +51,6 @@ from ..model import (
     Severity,
     Site,
     Snapshot,
-    site_total,
 )
 from .base import (
     AccountInfo,
@@ -87,6 +87,63 @@ _KEEP_DAYS = 21
 _MIN_SOC_FOR_CAPACITY = 5.0
 
 
+_SUMMED = (
+    "production_power",
+    "battery_power",
+    "grid_power",
+    "consumption_power",
+    "production_energy_today",
+    *LIFETIME_KEYS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    """What the Home needs of one member snapshot, computed once per update."""
+
+    totals: dict[str, float]
+    """`site_total` of every summed key the member reports."""
+    levels: tuple[tuple[float, float | None], ...]
+    """Each battery's charge level (%) and capacity (Wh) when known."""
+    fetched_at: datetime
+    peak_kw: float | None
+
+
+def _summarize(snapshot: Snapshot) -> _Summary:
+    """One pass over a member's readings (what `site_total` gives, per key)."""
+    sites: dict[str, float] = {}
+    others: dict[str, float] = {}
+    levels: list[tuple[float, float | None]] = []
+    has_battery = any(d.kind is DeviceKind.BATTERY for d in snapshot.devices.values())
+    for device_id, readings in snapshot.readings.items():
+        if (device := snapshot.devices.get(device_id)) is None:
+            continue
+        values = readings.values
+        into = sites if device.kind is DeviceKind.SITE else others
+        for key in _SUMMED:
+            if isinstance(value := values.get(key), int | float):
+                into[key] = into.get(key, 0.0) + float(value)
+        soc = values.get("battery_state_of_charge")
+        if not isinstance(soc, int | float) or (
+            device.kind is DeviceKind.SITE and has_battery
+        ):
+            continue  # a site's level repeats its batteries'
+        stored = values.get("battery_remaining_energy")
+        capacity = (
+            float(stored) / (float(soc) / 100)
+            if isinstance(stored, int | float) and soc >= _MIN_SOC_FOR_CAPACITY
+            else None
+        )
+        levels.append((float(soc), capacity))
+    peaks = [s.peak_power_w for s in snapshot.sites.values() if s.peak_power_w]
+    return _Summary(
+        totals={**others, **sites},
+        levels=tuple(levels),
+        fetched_at=snapshot.fetched_at,
+        peak_kw=sum(peaks) / 1000 if peaks else None,
+    )
+
+
 class HomeConnector(Connector):
     """Combines member snapshots into one Home snapshot (no requests)."""
 
@@ -121,7 +178,7 @@ class HomeConnector(Connector):
         except ZoneInfoNotFoundError:
             pass
         self._titles: dict[str, str] = {}
-        self._latest: dict[str, Snapshot] = {}
+        self._latest: dict[str, _Summary] = {}
         self._loaded: set[str] = set()
         self._guards: dict[tuple[str, str], CounterGuard] = {}
         self._joined: dict[str, dict[str, float]] = {}
@@ -200,8 +257,9 @@ class HomeConnector(Connector):
             self._loaded.discard(member.entry_id)
         else:
             self._loaded.add(member.entry_id)
-            self._latest[member.entry_id] = member.snapshot
-            self._take_counters(member.entry_id, member.snapshot)
+            summary = _summarize(member.snapshot)
+            self._latest[member.entry_id] = summary
+            self._take_counters(member.entry_id, summary)
         self._push()
 
     def member_removed(self, entry_id: str) -> None:
@@ -227,13 +285,13 @@ class HomeConnector(Connector):
 
     # -- counters -------------------------------------------------------------
 
-    def _take_counters(self, entry_id: str, snapshot: Snapshot) -> None:
-        as_of = snapshot.fetched_at
+    def _take_counters(self, entry_id: str, summary: _Summary) -> None:
+        as_of = summary.fetched_at
         joined = self._joined.setdefault(entry_id, {})
         for key in LIFETIME_KEYS:
             if key in _GRID_KEYS and entry_id != self._grid_member():
                 continue
-            value = site_total(snapshot, key)
+            value = summary.totals.get(key)
             guard = self._guards.setdefault(
                 (entry_id, key), CounterGuard(CounterKind.LIFETIME)
             )
@@ -241,7 +299,7 @@ class HomeConnector(Connector):
             if published is not None and key not in joined:
                 joined[key] = published
                 self.dirty = True
-        solar_today = site_total(snapshot, "production_energy_today")
+        solar_today = summary.totals.get("production_energy_today")
         if solar_today is not None:
             day = as_of.astimezone(self._tz).date().isoformat()
             days = self._yields.setdefault(entry_id, {})
@@ -266,9 +324,9 @@ class HomeConnector(Connector):
             return self.grid_member
         measuring = [
             entry_id
-            for entry_id, snapshot in self._latest.items()
-            if site_total(snapshot, "grid_power") is not None
-            or site_total(snapshot, "grid_import_energy_lifetime") is not None
+            for entry_id, summary in self._latest.items()
+            if "grid_power" in summary.totals
+            or "grid_import_energy_lifetime" in summary.totals
         ]
         if not measuring:
             return None
@@ -281,17 +339,19 @@ class HomeConnector(Connector):
         site = Site(id=self.home_id, name=self.name, timezone=str(self._tz))
         latest = {e: s for e, s in self._latest.items() if e in self._loaded}
         values: dict[str, float | str | None] = {}
-        solar = _sum(site_total(s, "production_power") for s in latest.values())
-        battery = _sum(site_total(s, "battery_power") for s in latest.values())
+        solar = _sum(s.totals.get("production_power") for s in latest.values())
+        battery = _sum(s.totals.get("battery_power") for s in latest.values())
         grid_member = self._grid_member()
-        grid_snapshot = latest.get(grid_member) if grid_member else None
-        grid = site_total(grid_snapshot, "grid_power") if grid_snapshot else None
+        grid_summary = latest.get(grid_member) if grid_member else None
+        grid = grid_summary.totals.get("grid_power") if grid_summary else None
         values["production_power"] = solar
         values["battery_power"] = battery
         values["grid_power"] = grid
-        values["battery_state_of_charge"] = _weighted_soc(latest.values())
+        values["battery_state_of_charge"] = _weighted_soc(
+            level for summary in latest.values() for level in summary.levels
+        )
         measured = (
-            site_total(grid_snapshot, "consumption_power") if grid_snapshot else None
+            grid_summary.totals.get("consumption_power") if grid_summary else None
         )
         if measured is not None and len(latest) == 1:
             values["consumption_power"] = measured
@@ -328,11 +388,8 @@ class HomeConnector(Connector):
     def _peak_kw(self, entry_id: str) -> float | None:
         if (option := self.peak_power_kw.get(entry_id)) is not None:
             return option
-        snapshot = self._latest.get(entry_id)
-        if snapshot is None:
-            return None
-        peaks = [s.peak_power_w for s in snapshot.sites.values() if s.peak_power_w]
-        return sum(peaks) / 1000 if peaks else None
+        summary = self._latest.get(entry_id)
+        return summary.peak_kw if summary is not None else None
 
     def specific_yields(self) -> dict[str, dict[str, float]]:
         """Per completed local day: {member: kWh per kWp}."""
@@ -446,26 +503,9 @@ def _share(whole: float | None, part: float | None) -> float | None:
     return round(min(max((whole - part) / whole, 0.0), 1.0) * 100, 1)
 
 
-def _weighted_soc(snapshots: Any) -> float | None:
+def _weighted_soc(found: Iterable[tuple[float, float | None]]) -> float | None:
     """Every battery's charge level, weighted by capacity when all are known."""
-    levels: list[tuple[float, float | None]] = []
-    for snapshot in snapshots:
-        for device_id, readings in snapshot.readings.items():
-            device = snapshot.devices.get(device_id)
-            soc = readings.values.get("battery_state_of_charge")
-            if device is None or not isinstance(soc, int | float):
-                continue
-            if device.kind is DeviceKind.SITE and any(
-                d.kind is DeviceKind.BATTERY for d in snapshot.devices.values()
-            ):
-                continue  # a site's level repeats its batteries'
-            stored = readings.values.get("battery_remaining_energy")
-            capacity = (
-                float(stored) / (float(soc) / 100)
-                if isinstance(stored, int | float) and soc >= _MIN_SOC_FOR_CAPACITY
-                else None
-            )
-            levels.append((float(soc), capacity))
+    levels = list(found)
     if not levels:
         return None
     if all(capacity for _, capacity in levels):

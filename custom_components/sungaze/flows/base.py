@@ -69,6 +69,7 @@ from ..connectors.base import (
     AccountInfo,
     ApiRetiredError,
     AuthFailedError,
+    BlockedError,
     ConnectionFailedError,
     Connector,
     NoDataError,
@@ -303,6 +304,8 @@ class SungazeFlowBase(config_entry_oauth2_flow.AbstractOAuth2FlowHandler):
             errors["base"] = "rate_limited"
         except NoDataError:
             errors["base"] = "no_data"
+        except BlockedError:
+            errors["base"] = "blocked"
         except ConnectionFailedError:
             errors["base"] = "cannot_connect"
         except SungazeError:

@@ -28,7 +28,7 @@ from homeassistant.helpers.selector import (
 import probatio
 
 from ..connectors.base import AccountInfo
-from ..connectors.cps_modbus import FRAMINGS, WORD_ORDERS
+from ..connectors.cps.modbus import FRAMINGS, WORD_ORDERS
 from ..const import CONF_SITE_ID, CONF_VENDOR, DOMAIN
 from .base import PASSWORD_SELECTOR as _PASSWORD, SungazeFlowBase, validate_input
 

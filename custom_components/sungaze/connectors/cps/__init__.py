@@ -3,8 +3,8 @@
 `common` holds what both transports share (frames, the inverter model, the
 connector base); `modbus` and `mqtt` are the transports and import only
 `common`. This module is the registry entry: `CpsConnector.from_config` builds
-the transport an entry names. The old module paths `connectors.cps_modbus` and
-`connectors.cps_mqtt` are aliases of `cps.modbus` and `cps.mqtt`.
+the transport an entry names. The old modules `connectors.cps_modbus` and
+`connectors.cps_mqtt` became `cps.modbus` and `cps.mqtt`.
 """
 
 from __future__ import annotations
