@@ -5,12 +5,14 @@
 
 Prints, per vendor with a simulator and demo entry: setup time, entities,
 update cost per entity written against the bare-HA floor (polled and pushed,
-with the ratio), entities written on an unchanged update (both paths; the
-target is none), recorder rows per simulated hour and which entities make
+with the ratio), entities written on an unchanged update (both paths) and
+states the first refresh after setup wrote again unchanged (the target is
+none for both), recorder rows per simulated hour and which entities make
 them; then the cost and memory per entity at growing sizes (SolarEdge sites),
 and the MQTT messages a second taken in without backlog. See bench/hotpath.py
 for how each figure is measured. Exits non-zero when an unchanged update
-wrote anything or the hot path is far off the floor (> `MAX_RATIO`).
+wrote anything (the ratios are printed, not gated: a shared CI machine makes
+them noisy).
 """
 
 from __future__ import annotations
@@ -30,31 +32,32 @@ from bench.hotpath import Cost, ScaleFigures, VendorFigures, scale_run, vendor_r
 
 TARGET_RATIO = 1.3
 """What the hot path aims at (issue 14)."""
-MAX_RATIO = 2.0
-"""Beyond this the smoke run fails: small sizes are noisy, a regression is not."""
 
 
 def _cost(cost: Cost) -> str:
-    return f"{cost.ours_us:7.1f} {cost.floor_us:7.1f} {cost.ratio:5.2f}x"
+    return (
+        f"{cost.written:>4} {cost.ours_us:6.1f} {cost.floor_us:6.1f} {cost.ratio:5.2f}x"
+    )
 
 
 def _print_vendors(figures: list[VendorFigures]) -> None:
     print(
-        "Per vendor (demo entry; cost = µs per entity written, ours vs bare-HA floor)"
+        "Per vendor (demo entry; n = states written per update (every value"
+        " changed); µs per state written, ours vs bare-HA floor)"
     )
     print(
         f"  {'vendor':<10} {'entities':>8} {'setup ms':>9}"
-        f"  {'polled: ours  floor  ratio':>27}  {'pushed: ours  floor  ratio':>27}"
-        f"  {'unchanged writes p/p':>20} {'rows/h':>7}"
+        f"  {'polled: n  ours floor ratio':>27}  {'pushed: n  ours floor ratio':>27}"
+        f"  {'unchanged writes p/p':>20} {'1st refresh':>11} {'rows/h':>7}"
     )
     for f in figures:
         print(
             f"  {f.vendor:<10} {f.entities:>8} {f.setup_ms:>9.1f}"
             f"  {_cost(f.polled):>27}  {_cost(f.pushed):>27}"
             f"  {len(f.unchanged_polled):>9}/{len(f.unchanged_pushed):<10}"
-            f" {f.rows_per_hour:>7.0f}"
+            f" {len(f.first_rewrites):>11} {f.rows_per_hour:>7.0f}"
         )
-    print("  recorder rows per hour by entity kind:")
+    print("  state changes in the simulated window by entity kind:")
     for f in figures:
         kinds = ", ".join(f"{k} {v}" for k, v in f.rows_by_kind.items())
         print(f"    {f.vendor:<10} {kinds or 'none'}")
@@ -62,18 +65,22 @@ def _print_vendors(figures: list[VendorFigures]) -> None:
         for path, written in (
             ("polled", f.unchanged_polled),
             ("pushed", f.unchanged_pushed),
+            ("first refresh", f.first_rewrites),
         ):
             if written:
                 print(
-                    f"  {f.vendor}: unchanged {path} update wrote {sorted(set(written))}"
+                    f"  {f.vendor}: {path} rewrote {len(set(written))} unchanged states"
                 )
 
 
 def _print_scale(figures: list[ScaleFigures]) -> None:
-    print("At size (SolarEdge sites, one entry each; µs per entity written)")
     print(
-        f"  {'sites':>5} {'entities':>8}  {'polled: ours  floor  ratio':>27}"
-        f"  {'pushed: ours  floor  ratio':>27}  {'KiB/entity':>10}"
+        "At size (SolarEdge sites, one entry each; µs per entity written;"
+        " memory: what each site after the first adds, per entity)"
+    )
+    print(
+        f"  {'sites':>5} {'entities':>8}  {'polled: n  ours floor ratio':>27}"
+        f"  {'pushed: n  ours floor ratio':>27}  {'KiB/entity':>10}"
     )
     for f in figures:
         print(
@@ -86,10 +93,10 @@ async def _main(args: argparse.Namespace) -> int:
     smoke = args.smoke
     rounds = 3 if smoke else args.rounds
     only = set(args.vendor) if args.vendor else None
-    vendors = await vendor_runs(rounds, minutes=60, only=only)
+    vendors = await vendor_runs(rounds, minutes=20 if smoke else 60, only=only)
     _print_vendors(vendors)
     print()
-    sizes = [1, 4] if smoke else args.sites
+    sizes = [1, 3] if smoke else args.sites
     scale = [await scale_run(size, rounds) for size in sizes]
     _print_scale(scale)
     print()
@@ -99,14 +106,17 @@ async def _main(args: argparse.Namespace) -> int:
     )
     print()
     ratios = [f.polled.ratio for f in scale] + [f.pushed.ratio for f in scale]
-    unchanged = sum(len(f.unchanged_polled) + len(f.unchanged_pushed) for f in vendors)
+    unchanged = sum(
+        len(f.unchanged_polled) + len(f.unchanged_pushed) + len(f.first_rewrites)
+        for f in vendors
+    )
     print(
         f"Summary: ratio to the floor {min(ratios):.2f}-{max(ratios):.2f}x"
         f" (target {TARGET_RATIO}x), writes on unchanged updates {unchanged},"
         f" MQTT {best or 0:.0f} messages/s without backlog"
     )
-    if unchanged or max(ratios) > MAX_RATIO:
-        print("bench: FAILED (unchanged updates must write nothing; ratio bound)")
+    if unchanged:
+        print("bench: FAILED (an unchanged update must write nothing)")
         return 1
     return 0
 

@@ -292,3 +292,128 @@ async def test_push_entries_keep_unreported_devices_for_a_cycle(
     # Back again: registered anew.
     sync.async_sync(_snapshot("a", "b").devices, now + timedelta(minutes=17))
     assert "b" in registered()
+
+
+async def test_direct_data_names_the_changed_devices(
+    hass: HomeAssistant, init_solaredge: MockConfigEntry
+) -> None:
+    """HA's own `async_set_updated_data` writes the changed entity too."""
+    coordinator = init_solaredge.runtime_data
+    writes = _Writes(hass)
+    snapshot = coordinator.data
+    readings = dict(snapshot.readings)
+    site = next(d.id for d in snapshot.devices.values() if d.kind is DeviceKind.SITE)
+    values = dict(readings[site].values)
+    values["production_power"] = 1234.0
+    readings[site] = replace(readings[site], values=values)
+    coordinator.async_set_updated_data(replace(snapshot, readings=readings))
+    await hass.async_block_till_done()
+    assert writes.entities == [POWER]
+    assert hass.states.get(POWER).state == "1234.0"
+
+
+async def test_odd_readings_and_zones(
+    hass: HomeAssistant, init_solaredge: MockConfigEntry
+) -> None:
+    """Odd inputs: an enum value outside its options, an unknown metric, a zone.
+
+    The value is unknown; the metric makes no entity; a site zone the system
+    lacks falls back to HA's for the counters' day.
+    """
+    coordinator = init_solaredge.runtime_data
+    snapshot = coordinator.data
+    site = next(d.id for d in snapshot.devices.values() if d.kind is DeviceKind.SITE)
+    readings = dict(snapshot.readings)
+    values = dict(readings[site].values)
+    values["site_status"] = "on fire"
+    values["no_such_metric"] = 1.0
+    values["production_energy_lifetime"] = (
+        float(values["production_energy_lifetime"]) + 10
+    )
+    as_of = readings[site].as_of or dt_util.utcnow()
+    readings[site] = replace(
+        readings[site], values=values, as_of=as_of + timedelta(seconds=1)
+    )
+    sites = {
+        key: replace(value, timezone="Mars/Olympus_Mons")
+        for key, value in snapshot.sites.items()
+    }
+    coordinator.async_push(replace(snapshot, readings=readings, sites=sites))
+    await hass.async_block_till_done()
+    entities = er.async_get(hass)
+    status = entities.async_get_entity_id(
+        "sensor", DOMAIN, f"solaredge_{site}_site_status"
+    )
+    assert status is not None
+    assert hass.states.get(status).state == STATE_UNKNOWN
+    assert not entities.async_get_entity_id(
+        "sensor", DOMAIN, f"solaredge_{site}_no_such_metric"
+    )
+    assert float(hass.states.get("sensor.home_solar_energy").state) > 0
+
+
+async def test_polar_day_polls_around_the_clock(
+    hass: HomeAssistant,
+    init_solaredge: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """No sunset at the North Cape in June: the sun-aware plan has no night."""
+    hass.config.latitude = 71.17
+    hass.config.longitude = 25.78
+    coordinator = init_solaredge.runtime_data
+    # 21:00 in Phoenix a day later: sun times are worked out once a day, so
+    # these are the North Cape's (Phoenix would sleep until sunrise).
+    freezer.move_to(NOON + timedelta(days=1, hours=2))
+    assert coordinator.next_interval() <= timedelta(hours=3, minutes=15)
+
+
+def test_device_tree_in_any_order(
+    hass: HomeAssistant, device_registry: dr.DeviceRegistry
+) -> None:
+    """A child listed before its parent waits for it; an orphan is skipped."""
+    entry = MockConfigEntry(domain=DOMAIN)
+    entry.add_to_hass(hass)
+    sync = DeviceSync(
+        hass,
+        entry,
+        identifier=lambda device_id: (DOMAIN, device_id),
+        connection=(DOMAIN, "connection"),
+        connection_name="Link",
+        manufacturer="Vendor",
+    )
+    devices = {
+        "battery": Device(
+            id="battery",
+            kind=DeviceKind.BATTERY,
+            name="Battery",
+            site_id="site",
+            parent="inverter",
+        ),
+        "orphan": Device(
+            id="orphan",
+            kind=DeviceKind.OTHER,
+            name="Orphan",
+            site_id="site",
+            parent="missing",
+        ),
+        "inverter": Device(
+            id="inverter", kind=DeviceKind.INVERTER, name="Inverter", site_id="site"
+        ),
+        "site": Device(id="site", kind=DeviceKind.SITE, name="Site", site_id="site"),
+    }
+    sync.async_sync(devices, dt_util.utcnow())
+    battery = device_registry.async_get_device_by_identifier(
+        (DOMAIN, "battery"), entry.entry_id
+    )
+    inverter = device_registry.async_get_device_by_identifier(
+        (DOMAIN, "inverter"), entry.entry_id
+    )
+    assert battery is not None
+    assert inverter is not None
+    assert battery.via_device_id == inverter.id
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, "orphan"), entry.entry_id
+        )
+        is None
+    )

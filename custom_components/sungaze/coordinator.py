@@ -260,6 +260,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self._refusals = 0
         self._was_failing = False
         self._issues: set[str] = set()
+        self._alerts_synced: tuple[Alert, ...] | None = None
         self._alerts: tuple[tuple[Alert, ...], dict[str, tuple[Alert, ...]]] | None = (
             None
         )
@@ -416,11 +417,11 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             for key in self._issues:
                 ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
             self._issues.clear()
-        self._sync_alert_issues(snapshot)
         if snapshot.series:
             await self.importer.async_import(snapshot.series)
         merged, self.changed = merge_snapshot(previous, snapshot)
         self.devices.async_sync(merged.devices, now)
+        self._sync_alert_issues(merged)
         if not self.connector.pushes:
             self.update_interval = self.next_interval(now)
         return merged
@@ -525,12 +526,22 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         self.last_success = now
         # Devices first, as for polled data: entities must find theirs named.
         self.devices.async_sync(merged.devices, now)
-        self._sync_alert_issues(snapshot)
+        self._sync_alert_issues(merged)
         if quiet:
             self.data = merged
             return
+        self._announce(merged, changed)
+
+    @callback
+    def async_set_updated_data(self, data: Snapshot) -> None:
+        """Take a snapshot from outside the update cycle, naming what changed."""
+        previous = self.data if self.last_update_success else None
+        self._announce(*merge_snapshot(previous, data))
+
+    @callback
+    def _announce(self, data: Snapshot, changed: frozenset[str] | None) -> None:
         self.changed = changed
-        self.async_set_updated_data(merged)
+        super().async_set_updated_data(data)
 
     @callback
     def _async_link(self, connected: bool) -> None:
@@ -544,7 +555,14 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             self.async_update_listeners()
 
     def _sync_alert_issues(self, snapshot: Snapshot) -> None:
-        """Raise a repair issue per open alert that asks for one; clear closed ones."""
+        """Raise a repair issue per open alert that asks for one; clear closed ones.
+
+        Alerts equal to the last ones synced are the same tuple (see
+        `merge_snapshot`): nothing to do then.
+        """
+        if snapshot.alerts is self._alerts_synced:
+            return
+        self._alerts_synced = snapshot.alerts
         wanted = {
             self._issue_id(f"alert_{alert.id}"): alert
             for alert in snapshot.alerts

@@ -13,8 +13,6 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .coordinator import SungazeConfigEntry, SungazeCoordinator
 from .model import Device, DeviceKind, Readings
 
-_ALWAYS = object()
-
 # Fine-grained hardware: its entities start disabled (users opt in).
 DISABLED_BY_DEFAULT = frozenset({DeviceKind.BATTERY_MODULE})
 
@@ -111,7 +109,7 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
             return
         self._refresh()
         key = self._state_key()
-        if same and key is not _ALWAYS and key == self._shown_key:
+        if same and key == self._shown_key:
             return
         self._shown_available = available
         self._shown_key = key
@@ -121,11 +119,11 @@ class SungazeEntity(CoordinatorEntity[SungazeCoordinator]):
         """Take the new data in before the state is compared (subclasses)."""
 
     def _state_key(self) -> object:
-        """What the written state depends on, besides availability (subclasses).
+        """What the written state depends on, besides availability.
 
-        The default, `_ALWAYS`, writes whenever the device changed.
+        Every entity class says it: an update that leaves it equal writes nothing.
         """
-        return _ALWAYS
+        raise NotImplementedError
 
 
 class SungazeConnectionEntity(CoordinatorEntity[SungazeCoordinator]):

@@ -282,15 +282,15 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
     def _update_guard(self) -> None:
         if (guard := self._guard) is None:
             return
-        raw = self._raw()
-        readings = self.readings
-        as_of = (
-            readings.as_of if readings else None
-        ) or self.coordinator.data.fetched_at
-        value = float(raw) if isinstance(raw, int | float) else None
-        if value is None and (readings is None or not readings.online):
+        snapshot = self.coordinator.data
+        readings = snapshot.readings.get(self.device_id)
+        if readings is None or not readings.online:
+            # A lost device's counter is unknown, not held (nor guessed).
             self._attr_native_value = None
             return
+        raw = readings.values.get(self._key)
+        as_of = readings.as_of or snapshot.fetched_at
+        value = float(raw) if isinstance(raw, int | float) else None
         self._attr_native_value = guard.accept(value, as_of, self._day(as_of))
 
     def _refresh(self) -> None:
@@ -304,6 +304,13 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
             self.native_unit_of_measurement,
             self._guard.extra() if self._guard else None,
         )
+
+
+def _shown_time[T](value: T) -> T:
+    """A time as a timestamp sensor shows it: whole seconds (else as it is)."""
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0)
+    return value
 
 
 class SungazeLastReportSensor(SungazeEntity, SensorEntity):
@@ -326,7 +333,7 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         return readings.as_of if readings else None
 
     def _state_key(self) -> object:
-        return self.native_value
+        return _shown_time(self.native_value)
 
 
 class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
@@ -355,12 +362,12 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
     async def async_added_to_hass(self) -> None:
         """Remember the value written when added."""
         await super().async_added_to_hass()
-        self._shown = self.native_value
+        self._shown = _shown_time(self.native_value)
 
     @callback
     def _handle_coordinator_update(self) -> None:
         """Write the state only when the figure changed."""
-        value = self.native_value
+        value = _shown_time(self.native_value)
         if value == self._shown:
             return
         self._shown = value
