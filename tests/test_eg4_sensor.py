@@ -270,12 +270,18 @@ async def test_diagnostics_redact_identities(
 
 
 async def test_own_session_is_closed_on_unload(
-    phoenix: HomeAssistant, eg4_entry: MockConfigEntry
+    phoenix: HomeAssistant,
+    eg4_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The entry's cookie-jar session does not outlive the entry (reloads leak none)."""
+    """The entry's cookie-jar session does not outlive the entry (reloads leak none).
+
+    It is detached, as HA's session helper asks: closing it would warn.
+    """
     await setup(phoenix, eg4_entry)
     session = eg4_entry.runtime_data.connector._session
     assert session is not None
     assert not session.closed
     assert await phoenix.config_entries.async_unload(eg4_entry.entry_id)
     assert session.closed
+    assert "closes the Home Assistant aiohttp session" not in caplog.text

@@ -429,9 +429,14 @@ class Connector(ABC):
         raise NotImplementedError
 
     async def async_close(self) -> None:
-        """Release what the connector owns: its own cookie-jar session, if any."""
+        """Release what the connector owns: its own cookie-jar session, if any.
+
+        The session is detached, not closed: its connection pool is shared
+        with the rest of Home Assistant (HA's session helper hands out
+        sessions on one connector and warns when one is closed).
+        """
         if self.own_cookie_jar and self._session is not None:
-            await self._session.close()
+            self._session.detach()
 
     history_requests_per_day: ClassVar[int] = 0
     """Requests one past day of history costs; 0: the vendor keeps no history."""
