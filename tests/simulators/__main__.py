@@ -42,7 +42,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from .solaredge import SimSite
+from .solaredge import SimSite, second_site
 
 HOST = "127.0.0.1"
 DOMAIN = "sungaze"
@@ -74,8 +74,17 @@ EG4_PASSWORD = "sunny-days-42"  # the simulator's, not a real secret
 EG4_STATION_IDS = ["31002", "31077"]
 
 
+def _solaredge_sites(tz: str | None = None) -> list[SimSite]:
+    """The demo key's sites: "Rooftop" (the demo entry) and "Cabin", left for
+    adding through the UI (scripts/e2e walks that flow)."""
+    rooftop, cabin = SimSite(name=SOLAREDGE_SITE_NAME), second_site()
+    if tz is not None:
+        rooftop, cabin = replace(rooftop, timezone=tz), replace(cabin, timezone=tz)
+    return [rooftop, cabin]
+
+
 def _solaredge_place(tz: str) -> dict[str, Any]:
-    return {"sites": [SimSite(name=SOLAREDGE_SITE_NAME, timezone=tz)]}
+    return {"sites": _solaredge_sites(tz)}
 
 
 def _enphase_place(tz: str) -> dict[str, Any]:
@@ -136,7 +145,7 @@ VENDORS: tuple[Vendor, ...] = (
         "solaredge",
         "SolarEdgeSimulator",
         18781,
-        {"api_key": SOLAREDGE_API_KEY, "sites": [SimSite(name=SOLAREDGE_SITE_NAME)]},
+        {"api_key": SOLAREDGE_API_KEY, "sites": _solaredge_sites()},
         _solaredge_entry,
         _solaredge_place,
     ),
