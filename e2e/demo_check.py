@@ -77,7 +77,10 @@ class Check:
             raise SystemExit(1) from err
         self.page.screenshot(path=str(self.shots / f"{label}.png"), full_page=True)
         took = time.monotonic() - started
-        print(f"e2e: ok {label} ({took:.1f}s){': ' + detail if detail else ''}", flush=True)
+        print(
+            f"e2e: ok {label} ({took:.1f}s){': ' + detail if detail else ''}",
+            flush=True,
+        )
 
     def ws(self, message: dict[str, Any]) -> Any:
         """A websocket call through the logged-in frontend's own connection."""
@@ -136,7 +139,9 @@ def add_solaredge(check: Check, solaredge_url: str, api_key: str) -> Callable[[]
         _remove(check, lambda entry: entry["title"] == ADDED_SITE)  # a leftover
         before = set(entry_titles(check))
         check.goto("/config/integrations/dashboard")
-        page.get_by_role("button", name="Add integration").first.click(timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Add integration").first.click(
+            timeout=TIMEOUT_MS
+        )
         brands = page.locator("dialog-add-integration")
         brands.get_by_placeholder(re.compile("Search", re.I)).first.fill("Sungaze")
         brands.get_by_text("Sungaze", exact=True).first.click(timeout=TIMEOUT_MS)
@@ -201,7 +206,9 @@ def power_moves(check: Check) -> str:
         if e.get("platform") == "sungaze"
         and not e.get("disabled_by")
         and e.get("device_id")
-        and re.search(r"_(ac_power|production_power|pv_power_\d+)$", e.get("unique_id", ""))
+        and re.search(
+            r"_(ac_power|production_power|pv_power_\d+)$", e.get("unique_id", "")
+        )
     }
     if not powers:
         raise AssertionError("no Sungaze power sensor")
@@ -211,7 +218,11 @@ def power_moves(check: Check) -> str:
         time.sleep(3)
         for entity_id, entity in powers.items():
             now = _state(check, entity_id)
-            if now != first[entity_id] and _is_number(now) and _is_number(first[entity_id]):
+            if (
+                now != first[entity_id]
+                and _is_number(now)
+                and _is_number(first[entity_id])
+            ):
                 check.goto(f"/config/devices/device/{entity['device_id']}")
                 check.page.get_by_text(re.compile(r"\d\s?k?W\b")).first.wait_for(
                     timeout=TIMEOUT_MS
@@ -242,7 +253,11 @@ def energy(check: Check) -> Callable[[], str]:
 
     def run() -> str:
         prefs = check.ws({"type": "energy/get_prefs"})
-        solar = [s["stat_energy_from"] for s in prefs["energy_sources"] if s["type"] == "solar"]
+        solar = [
+            s["stat_energy_from"]
+            for s in prefs["energy_sources"]
+            if s["type"] == "solar"
+        ]
         if not solar:
             raise AssertionError("the Energy preferences have no solar source")
         zone = check.ws({"type": "get_config"})["time_zone"]
@@ -267,17 +282,22 @@ def energy(check: Check) -> Callable[[], str]:
         today = totals["today"]
         yesterday = sorted(d for d in days if d < today)[-1:] or ["?"]
         if days.get(today, 0) <= 0 or days.get(yesterday[0], 0) <= 0:
-            raise AssertionError(f"no solar production today/yesterday: {json.dumps(days)}")
+            raise AssertionError(
+                f"no solar production today/yesterday: {json.dumps(days)}"
+            )
         page = check.page
         check.goto("/energy")
         page.get_by_text(re.compile("Solar", re.I)).first.wait_for(timeout=TIMEOUT_MS)
-        page.locator("hui-energy-distribution-card, hui-energy-usage-graph-card").first.wait_for(
-            timeout=TIMEOUT_MS
-        )
+        page.locator(
+            "hui-energy-distribution-card, hui-energy-usage-graph-card"
+        ).first.wait_for(timeout=TIMEOUT_MS)
         if page.get_by_text(re.compile("no data to show", re.I)).count():
             raise AssertionError("the Energy dashboard says there is no data")
         time.sleep(3)  # let the charts draw before the screenshot
-        page.screenshot(path=str(check.shots / f"{check.number:02d}-energy-today.png"), full_page=True)
+        page.screenshot(
+            path=str(check.shots / f"{check.number:02d}-energy-today.png"),
+            full_page=True,
+        )
         # Yesterday: the date picker's "previous" arrow.
         page.get_by_role("button", name=re.compile("Previous", re.I)).first.click()
         time.sleep(3)
@@ -332,13 +352,16 @@ def main(argv: list[str] | None = None) -> int:
             check.step("login", lambda: login(check))
             check.step("integration-page", lambda: integration_page(check))
             check.step(
-                "add-solaredge", add_solaredge(check, args.solaredge_url, args.solaredge_key)
+                "add-solaredge",
+                add_solaredge(check, args.solaredge_url, args.solaredge_key),
             )
             check.step("device-power", lambda: power_moves(check))
             check.step("energy", energy(check))
         finally:
             browser.close()
-    print(f"e2e: all checks passed in {time.monotonic() - started:.0f}s; screenshots in {shots}/")
+    print(
+        f"e2e: all checks passed in {time.monotonic() - started:.0f}s; screenshots in {shots}/"
+    )
     return 0
 
 

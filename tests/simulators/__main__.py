@@ -75,8 +75,10 @@ EG4_STATION_IDS = ["31002", "31077"]
 
 
 def _solaredge_sites(tz: str | None = None) -> list[SimSite]:
-    """The demo key's sites: "Rooftop" (the demo entry) and "Cabin", left for
-    adding through the UI (scripts/e2e walks that flow)."""
+    """The demo key's sites: "Rooftop" (the demo entry) and "Cabin".
+
+    Cabin has no entry: it is left for adding through the UI (scripts/e2e does).
+    """
     rooftop, cabin = SimSite(name=SOLAREDGE_SITE_NAME), second_site()
     if tz is not None:
         rooftop, cabin = replace(rooftop, timezone=tz), replace(cabin, timezone=tz)
@@ -88,13 +90,13 @@ def _solaredge_place(tz: str) -> dict[str, Any]:
 
 
 def _enphase_place(tz: str) -> dict[str, Any]:
-    from .enphase import SimSystem  # noqa: PLC0415 - only when the demo runs
+    from .enphase import SimSystem
 
     return {"systems": [SimSystem(timezone=tz)]}
 
 
 def _eg4_place(tz: str) -> dict[str, Any]:
-    from .eg4 import SimAccount, default_plants  # noqa: PLC0415
+    from .eg4 import SimAccount, default_plants
 
     return {
         "account": SimAccount(

@@ -119,9 +119,7 @@ async def _login(session: aiohttp.ClientSession, url: str) -> str:
     return token
 
 
-async def _connect(
-    session: aiohttp.ClientSession, url: str, deadline: float
-) -> Client:
+async def _connect(session: aiohttp.ClientSession, url: str, deadline: float) -> Client:
     while True:
         try:
             token = await _login(session, url)
@@ -131,7 +129,7 @@ async def _connect(
             if (await ws.receive_json()).get("type") != "auth_ok":
                 raise DemoError("websocket authentication failed")
             return Client(ws)
-        except (aiohttp.ClientError, KeyError, json.JSONDecodeError, TimeoutError):
+        except aiohttp.ClientError, KeyError, json.JSONDecodeError, TimeoutError:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(1)
@@ -228,20 +226,33 @@ async def _counters(client: Client, deadline: float) -> tuple[list[Counter], dic
                 continue
             ours.append({**ent, "_key": key})
         lifetime = [e for e in ours if e["_key"] in FLOWS]
-        if not lifetime or any(_number(states.get(e["entity_id"])) is None for e in lifetime):
+        if not lifetime or any(
+            _number(states.get(e["entity_id"])) is None for e in lifetime
+        ):
             return None
         siblings = {(e["device_id"], e["_key"]): e["entity_id"] for e in ours}
         chosen = []
         for ent in _topmost(lifetime, parents):
             state = states[ent["entity_id"]]
-            today_id = siblings.get((ent["device_id"], ent["_key"].replace("_lifetime", "_today")))
+            today_id = siblings.get(
+                (ent["device_id"], ent["_key"].replace("_lifetime", "_today"))
+            )
             today_state = states.get(today_id) if today_id else None
             today = _number(today_state)
             unit = state["attributes"].get("unit_of_measurement") or "kWh"
             if today is not None and today_state:
-                today = _to_unit(today, today_state["attributes"].get("unit_of_measurement"), unit)
+                today = _to_unit(
+                    today, today_state["attributes"].get("unit_of_measurement"), unit
+                )
             chosen.append(
-                Counter(ent["entity_id"], ent["_key"], ent["config_entry_id"], ent["device_id"], unit, today)
+                Counter(
+                    ent["entity_id"],
+                    ent["_key"],
+                    ent["config_entry_id"],
+                    ent["device_id"],
+                    unit,
+                    today,
+                )
             )
         extras = {
             "names": names,
@@ -265,11 +276,17 @@ def _to_unit(value: float, unit: str | None, wanted: str) -> float:
 
 def _preferences(counters: list[Counter], extras: dict[str, Any]) -> dict[str, Any]:
     """Energy preferences: solar per entry, a grid and a battery per entry having them."""
-    names, titles, siblings = extras["names"], extras["entry_titles"], extras["siblings"]
+    names, titles, siblings = (
+        extras["names"],
+        extras["entry_titles"],
+        extras["siblings"],
+    )
     sources: list[dict[str, Any]] = []
     by_entry: dict[str, dict[str, list[Counter]]] = {}
     for counter in counters:
-        by_entry.setdefault(counter.entry_id, {}).setdefault(counter.key, []).append(counter)
+        by_entry.setdefault(counter.entry_id, {}).setdefault(counter.key, []).append(
+            counter
+        )
 
     def label(counter: Counter) -> str:
         return str(names.get(counter.device_id) or titles.get(counter.entry_id))
@@ -290,14 +307,20 @@ def _preferences(counters: list[Counter], extras: dict[str, Any]) -> dict[str, A
         for index in range(max(len(imports), len(exports))):
             grid: dict[str, Any] = {
                 "type": "grid",
-                "stat_energy_from": imports[index].entity_id if index < len(imports) else None,
-                "stat_energy_to": exports[index].entity_id if index < len(exports) else None,
+                "stat_energy_from": imports[index].entity_id
+                if index < len(imports)
+                else None,
+                "stat_energy_to": exports[index].entity_id
+                if index < len(exports)
+                else None,
                 "cost_adjustment_day": 0,
                 "name": label((imports or exports)[index]),
             }
             sources.append(grid)
         charges = keys.get("battery_charge_energy_lifetime", [])
-        discharges = {c.device_id: c for c in keys.get("battery_discharge_energy_lifetime", [])}
+        discharges = {
+            c.device_id: c for c in keys.get("battery_discharge_energy_lifetime", [])
+        }
         for charge in charges:
             if (discharge := discharges.get(charge.device_id)) is None:
                 continue
@@ -319,7 +342,9 @@ class Shape:
 
     def __init__(self, tz: str, flow: str) -> None:
         """Model a house in time zone `tz`."""
-        self.model = _Model(tz, _MODEL_PEAK_KW, date(2021, 3, 15).toordinal(), _MODEL_BATTERY_WH)
+        self.model = _Model(
+            tz, _MODEL_PEAK_KW, date(2021, 3, 15).toordinal(), _MODEL_BATTERY_WH
+        )
         self.tz = tz
         self.flow = flow
         # A fixed origin, before any hour imported.
@@ -358,7 +383,7 @@ async def _first_state(client: Client, entity_id: str) -> tuple[datetime, float]
     for row in history.get(entity_id, []):
         try:
             value = float(row.get("s", row.get("state")))
-        except (TypeError, ValueError):
+        except TypeError, ValueError:
             continue
         stamp = row.get("lu", row.get("last_updated"))
         moment = (
@@ -400,7 +425,9 @@ async def _import_history(
         started, v0 = first
         stop = started.replace(minute=0, second=0, microsecond=0)
         local_midnight = datetime.combine(
-            (now.astimezone(zone) - timedelta(days=DAYS)).date(), datetime.min.time(), zone
+            (now.astimezone(zone) - timedelta(days=DAYS)).date(),
+            datetime.min.time(),
+            zone,
         )
         begin = local_midnight.astimezone(UTC)
         existing = await client.call(
@@ -425,7 +452,13 @@ async def _import_history(
         for hour in _hours(begin, stop):
             end = hour + timedelta(hours=1)
             delta = (shape.at(end) - at_start) * scale  # <= 0: before the start
-            stats.append({"start": hour.isoformat(), "state": round(v0 + delta, 4), "sum": round(delta, 4)})
+            stats.append(
+                {
+                    "start": hour.isoformat(),
+                    "state": round(v0 + delta, 4),
+                    "sum": round(delta, 4),
+                }
+            )
         if not stats:
             continue
         await client.call(
@@ -445,9 +478,9 @@ async def _import_history(
     return imported
 
 
-async def fill(url: str, timeout: float) -> int:
+async def fill(url: str, wait_s: float) -> int:
     """Wait for the demo, then write preferences and history. Return an exit status."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     async with aiohttp.ClientSession() as session:
         client = await _connect(session, url, deadline)
 
@@ -477,7 +510,9 @@ async def fill(url: str, timeout: float) -> int:
             _say(f"wrote Energy preferences ({len(wanted['energy_sources'])} sources)")
         rows = await _import_history(client, counters, config["time_zone"], deadline)
         if rows:
-            _say(f"imported {rows} hourly statistics for {len(counters)} energy counters ({DAYS} days)")
+            _say(
+                f"imported {rows} hourly statistics for {len(counters)} energy counters ({DAYS} days)"
+            )
         else:
             _say("energy history already present")
     return 0
