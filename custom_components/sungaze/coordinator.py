@@ -265,15 +265,24 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         """The vendor's display name."""
         return VENDOR_NAMES[self.vendor]
 
+    def with_vendor(self, name: str) -> str:
+        """`name` led by the vendor's name, without repeating its first word.
+
+        Two vendors' sites may share a name ("Home"): the vendor tells them apart.
+        """
+        vendor = self.vendor_name
+        if name.startswith(vendor):
+            return name
+        first, _, rest = name.partition(" ")
+        if first.casefold() == vendor.split()[0].casefold():
+            return f"{vendor} {rest}".strip()
+        return f"{vendor} {name}"
+
     @property
     def connection_name(self) -> str:
-        """Name of the entry's connection device: the vendor and the entry title."""
-        title = self.config_entry.title
-        # Prefixed unless it already is, so it never takes the name of a site
-        # or gateway device titled like the entry.
-        if title.startswith(self.vendor_name):
-            return title
-        return f"{self.vendor_name} {title}"
+        """Name of the entry's connection device: vendor, entry title, "connection"."""
+        # Never the name of a site or gateway device titled like the entry.
+        return f"{self.with_vendor(self.config_entry.title)} connection"
 
     async def _async_setup(self) -> None:
         """Restore the request counters so restarts cannot overspend the quota."""
@@ -469,7 +478,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                 registry.async_get_or_create(
                     config_entry_id=entry_id,
                     identifiers={self.device_identifier(device.id)},
-                    name=device.name,
+                    name=self._distinct_name(registry, device),
                     manufacturer=device.manufacturer or self.vendor_name,
                     model=device.model,
                     serial_number=device.serial,
@@ -482,6 +491,31 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
                     LOGGER.debug("Device %s has no known parent", device.id)
                 break
             pending = deferred
+
+    def _distinct_name(self, registry: dr.DeviceRegistry, device: Device) -> str:
+        """The device's name, unless a device of another entry has it already.
+
+        Then the vendor's name leads it ("Enphase Home" next to EG4's "Home"),
+        or failing that the entry's title follows it.
+        """
+        identifier = self.device_identifier(device.id)
+        taken = {
+            other.name
+            for other in registry.devices.values()
+            if self.config_entry.entry_id not in other.config_entries
+            and identifier not in other.identifiers
+        }
+        prefixed = self.with_vendor(device.name)
+        title = self.config_entry.title
+        for name in (
+            device.name,
+            prefixed,
+            f"{device.name} ({title})",
+            f"{prefixed} ({title})",
+        ):
+            if name not in taken:
+                return name
+        return f"{prefixed} ({title}, {device.id})"
 
     def _parent_identifier(self, device: Device) -> tuple[str, str]:
         if device.kind is DeviceKind.SITE:
