@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from homeassistant.components.sensor import (
@@ -15,9 +16,10 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
@@ -49,17 +51,34 @@ class SungazeConnectionSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[SungazeCoordinator], StateType | datetime]
     exists_fn: Callable[[SungazeCoordinator], bool] = lambda _: True
+    main: bool = False
+    """The device's main entity: named like the device ("SolarEdge Home connection")."""
+
+
+# On a device whose name says "battery", battery metrics drop that word
+# ("Battery 1 State of charge", not "Battery 1 Battery state of charge").
+_BATTERY_WORD = re.compile(r"\bbattery\b", re.IGNORECASE)
+_BATTERY_METRIC = "battery_"
+
+
+def _names_battery(device: Device) -> bool:
+    return bool(_BATTERY_WORD.search(device.name))
 
 
 @cache
-def reading_description(key: str) -> SungazeSensorEntityDescription | None:
+def reading_description(
+    key: str, on_battery: bool = False
+) -> SungazeSensorEntityDescription | None:
     """Build the description of one reading key from the catalogue."""
     if (spec := metric_spec(key)) is None:
         return None
     index = metric_index(key)
+    translation_key = f"{spec.key}_n" if index else spec.key
+    if on_battery and spec.key.startswith(_BATTERY_METRIC):
+        translation_key = f"{translation_key}_own"
     return SungazeSensorEntityDescription(
         key=key,
-        translation_key=f"{spec.key}_n" if index else spec.key,
+        translation_key=translation_key,
         translation_placeholders={"index": index} if index else None,
         native_unit_of_measurement=spec.unit,
         device_class=SensorDeviceClass(spec.device_class)
@@ -74,12 +93,21 @@ def reading_description(key: str) -> SungazeSensorEntityDescription | None:
     )
 
 
+# How old the vendor's latest measurement of a device is. Not a timestamp of it:
+# that changes with every sample (every 10-30 s for some vendors) and a
+# timestamp sensor's every change is a logbook entry. A duration with a unit is
+# "continuous" for the logbook (not listed there) and, rounded, changes only
+# when the data gets late. The key stays "last_report" (existing entity ids).
 LAST_REPORT = SensorEntityDescription(
     key="last_report",
-    translation_key="last_report",
-    device_class=SensorDeviceClass.TIMESTAMP,
+    translation_key="data_age",
+    device_class=SensorDeviceClass.DURATION,
+    native_unit_of_measurement=UnitOfTime.MINUTES,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=0,
     entity_category=EntityCategory.DIAGNOSTIC,
 )
+AGE_REFRESH = timedelta(minutes=1)
 # Per-panel hardware comes in dozens: its report times are off until wanted.
 _FINE_GRAINED = {DeviceKind.MICROINVERTER, DeviceKind.OPTIMIZER}
 
@@ -91,6 +119,7 @@ CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
         options=list(STATUSES),
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.status,
+        main=True,
     ),
     SungazeConnectionSensorEntityDescription(
         key="last_update",
@@ -155,9 +184,10 @@ async def async_setup_entry(
                         ),
                     )
                 )
+            on_battery = _names_battery(device)
             for key in readings.values:
                 if (device_id, key) in known or (
-                    desc := reading_description(key)
+                    desc := reading_description(key, on_battery)
                 ) is None:
                     continue
                 known.add((device_id, key))
@@ -258,8 +288,22 @@ class SungazeCounterSensor(SungazeSensor, RestoreSensor):
         return self._attr_native_value  # type: ignore[return-value]
 
 
+def data_age(age: timedelta) -> int:
+    """Minutes, coarser as they grow, so that the state changes rarely.
+
+    Whole minutes up to 15, then steps of 5 up to an hour, then of 15 minutes.
+    """
+    minutes = max(int(age.total_seconds() // 60), 0)
+    for limit, step in ((15, 1), (60, 5)):
+        if minutes < limit:
+            return minutes - minutes % step
+    return minutes - minutes % 15
+
+
 class SungazeLastReportSensor(SungazeEntity, SensorEntity):
-    """When the vendor last measured this device (its own clock, not our fetch)."""
+    """How old the vendor's latest measurement of this device is (its clock)."""
+
+    _attr_native_value: int | None
 
     def __init__(
         self,
@@ -270,12 +314,33 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         """Bind the sensor to its device."""
         super().__init__(coordinator, device, description.key)
         self.entity_description = description
+        self._attr_native_value = None
 
-    @property
-    def native_value(self) -> datetime | None:
-        """The vendor's data-as-of time."""
+    async def async_added_to_hass(self) -> None:
+        """Age the value between updates too: late data must show as late."""
+        await super().async_added_to_hass()
+        self._refresh()
+        self.async_on_remove(
+            async_track_time_interval(self.hass, self._tick, AGE_REFRESH)
+        )
+
+    def _refresh(self) -> bool:
         readings = self.readings
-        return readings.as_of if readings else None
+        as_of = readings.as_of if readings else None
+        value = data_age(dt_util.utcnow() - as_of) if as_of else None
+        changed = value != self._attr_native_value
+        self._attr_native_value = value
+        return changed
+
+    @callback
+    def _tick(self, _now: datetime) -> None:
+        if self._refresh():
+            self.async_write_ha_state()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._refresh()
+        super()._handle_coordinator_update()
 
 
 class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
@@ -291,6 +356,8 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
         """Bind the sensor to the entry's connection."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
+        if description.main:
+            self._attr_name = None
 
     @property
     def available(self) -> bool:
