@@ -10,7 +10,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -82,6 +82,10 @@ async def test_battery_modules_disabled_by_default(
     module = entity_registry.async_get("sensor.4512670001_battery_1_state_of_charge")
     assert module is not None
     assert module.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    # "Battery_ID_01" is the slot's label under every inverter, not a serial.
+    device = dr.async_get(phoenix).async_get(module.device_id or "")
+    assert device is not None
+    assert device.serial_number is None
     inverter = entity_registry.async_get(f"{INVERTER}_battery_state_of_charge")
     assert inverter is not None
     assert inverter.disabled_by is None

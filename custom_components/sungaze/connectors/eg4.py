@@ -58,6 +58,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+import re
 from http import HTTPStatus
 import json
 import logging
@@ -106,6 +107,8 @@ _TRANSIENT: Final = ("DATAFRAME_TIMEOUT", "TIMEOUT", "BUSY", "COMMUNICATION_ERRO
 _NO_BMS_TEMPERATURE: Final = 127.0
 _THREE_PHASE: Final = 3.0
 _PARALLEL_MIN: Final = 2
+_SLOT_LABEL: Final = re.compile(r"Battery_ID_\d+", re.IGNORECASE)
+"""What the portal sends as a module's `batterySn`: a slot label, not a serial."""
 
 _LOGIN: Final = "/WManage/api/login"
 _OVERVIEW: Final = "/WManage/api/inverterOverview/list"
@@ -771,6 +774,19 @@ class EG4Connector(Connector):
             del modules[key]  # rotated out (>4 packs) for too long, or removed
         self._banks[unit.serial] = _Bank(fetched=now, current=current, modules=modules)
 
+    @staticmethod
+    def _module_serial(item: Mapping[str, Any]) -> str | None:
+        """The module's serial, unless it is the portal's positional label.
+
+        The portal's sample answers `batterySn: "Battery_ID_01"` (the same under
+        every inverter): a slot, not a serial; shown as none. Whether some
+        batteries report a real serial here is UNCONFIRMED.
+        """
+        serial = _text(item.get("batterySn"))
+        if serial is None or _SLOT_LABEL.fullmatch(serial):
+            return None
+        return serial
+
     def _module(
         self, unit: _Unit, item: Mapping[str, Any]
     ) -> tuple[Device, Readings] | None:
@@ -789,7 +805,7 @@ class EG4Connector(Connector):
             manufacturer=self._brand,
             model=_text(item.get("batBmsModelText"))
             or _text(item.get("batteryTypeText")),
-            serial=_text(item.get("batterySn")),
+            serial=self._module_serial(item),
             firmware=_text(item.get("fwVersionText")),
             parent=unit.serial,
         )
