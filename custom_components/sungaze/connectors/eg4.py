@@ -58,10 +58,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-import re
 from http import HTTPStatus
 import json
 import logging
+import re
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
