@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 import pytest
@@ -50,3 +51,19 @@ async def test_same_site_name_in_two_entries_gets_the_vendor(
     assert hass.states.get("sensor.solaredge_home_connection").state == "ok"
     # A battery device's battery figures do not repeat the word.
     assert hass.states.get("sensor.battery_1_state_of_charge") is not None
+
+
+@pytest.mark.usefixtures("current_request_with_host")
+async def test_solaredge_callback_is_the_address_the_browser_uses(
+    hass: HomeAssistant,
+) -> None:
+    """The redirect URL shown is the frontend's own base URL (HA's OAuth2 source)."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "solaredge"}
+    )
+    assert result["description_placeholders"]["callback"] == (
+        "https://example.com/api/sungaze/solaredge/callback"
+    )

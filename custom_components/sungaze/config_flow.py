@@ -16,7 +16,8 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_URL, CONF_USERNAME
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
-from homeassistant.helpers import config_entry_oauth2_flow
+from homeassistant.helpers import config_entry_oauth2_flow, http
+from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -188,7 +189,16 @@ class SungazeConfigFlow(
         )
 
     def _callback_url(self) -> str:
-        """Where SolarEdge must send the homeowner back (to register as DEFAULT)."""
+        """Where SolarEdge must send the homeowner back (to register as DEFAULT).
+
+        The address the user's browser reaches Home Assistant at, as the frontend
+        states it (the same source as HA's own OAuth2 redirect URI,
+        `config_entry_oauth2_flow.async_get_redirect_uri`); else HA's configured
+        external or internal URL.
+        """
+        request = http.current_request.get()
+        if request is not None and (base := request.headers.get(HEADER_FRONTEND_BASE)):
+            return f"{base.rstrip('/')}{SOLAREDGE_CALLBACK_PATH}"
         try:
             base = get_url(self.hass, prefer_external=True)
         except NoURLAvailableError:
