@@ -501,7 +501,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         identifier = self.device_identifier(device.id)
         taken = {
             other.name
-            for other in registry.devices.values()
+            for other in registry.devices
             if self.config_entry.entry_id not in other.config_entries
             and identifier not in other.identifiers
         }
