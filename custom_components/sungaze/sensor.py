@@ -53,6 +53,8 @@ class SungazeConnectionSensorEntityDescription(SensorEntityDescription):
     exists_fn: Callable[[SungazeCoordinator], bool] = lambda _: True
     main: bool = False
     """The device's main entity: named like the device ("SolarEdge Home connection")."""
+    age: bool = False
+    """`value_fn` gives a moment; the sensor shows its age (see `data_age`)."""
 
 
 # On a device whose name says "battery", battery metrics drop that word
@@ -121,12 +123,17 @@ CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
         value_fn=lambda coordinator: coordinator.status,
         main=True,
     ),
+    # An age, not a timestamp, for the reason given at LAST_REPORT.
     SungazeConnectionSensorEntityDescription(
         key="last_update",
-        translation_key="last_update",
-        device_class=SensorDeviceClass.TIMESTAMP,
+        translation_key="update_age",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.last_success,
+        age=True,
     ),
     SungazeConnectionSensorEntityDescription(
         key="requests_month",
@@ -300,10 +307,39 @@ def data_age(age: timedelta) -> int:
     return minutes - minutes % 15
 
 
-class SungazeLastReportSensor(SungazeEntity, SensorEntity):
-    """How old the vendor's latest measurement of this device is (its clock)."""
+class _AgeSensor(SensorEntity):
+    """Shows how old a moment is, re-aged every minute between updates."""
 
-    _attr_native_value: int | None
+    _attr_native_value: StateType | datetime
+    _ages = True
+
+    def _moment(self) -> datetime | None:
+        raise NotImplementedError
+
+    async def async_added_to_hass(self) -> None:
+        """Age the value between updates too: late data must show as late."""
+        await super().async_added_to_hass()
+        if self._ages:
+            self._refresh()
+            self.async_on_remove(
+                async_track_time_interval(self.hass, self._tick, AGE_REFRESH)
+            )
+
+    def _refresh(self) -> bool:
+        moment = self._moment()
+        value = data_age(dt_util.utcnow() - moment) if moment else None
+        changed = value != self._attr_native_value
+        self._attr_native_value = value
+        return changed
+
+    @callback
+    def _tick(self, _now: datetime) -> None:
+        if self._refresh():
+            self.async_write_ha_state()
+
+
+class SungazeLastReportSensor(SungazeEntity, _AgeSensor):
+    """How old the vendor's latest measurement of this device is (its clock)."""
 
     def __init__(
         self,
@@ -316,26 +352,9 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         self.entity_description = description
         self._attr_native_value = None
 
-    async def async_added_to_hass(self) -> None:
-        """Age the value between updates too: late data must show as late."""
-        await super().async_added_to_hass()
-        self._refresh()
-        self.async_on_remove(
-            async_track_time_interval(self.hass, self._tick, AGE_REFRESH)
-        )
-
-    def _refresh(self) -> bool:
+    def _moment(self) -> datetime | None:
         readings = self.readings
-        as_of = readings.as_of if readings else None
-        value = data_age(dt_util.utcnow() - as_of) if as_of else None
-        changed = value != self._attr_native_value
-        self._attr_native_value = value
-        return changed
-
-    @callback
-    def _tick(self, _now: datetime) -> None:
-        if self._refresh():
-            self.async_write_ha_state()
+        return readings.as_of if readings else None
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -343,7 +362,7 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         super()._handle_coordinator_update()
 
 
-class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
+class SungazeConnectionSensor(SungazeConnectionEntity, _AgeSensor):
     """Connection health and request budget; available even when updates fail."""
 
     entity_description: SungazeConnectionSensorEntityDescription
@@ -356,8 +375,20 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
         """Bind the sensor to the entry's connection."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
+        self._ages = description.age
+        self._attr_native_value = None
         if description.main:
             self._attr_name = None
+
+    def _moment(self) -> datetime | None:
+        value = self.entity_description.value_fn(self.coordinator)
+        return value if isinstance(value, datetime) else None
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        if self._ages:
+            self._refresh()
+        super()._handle_coordinator_update()
 
     @property
     def available(self) -> bool:
@@ -367,4 +398,6 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
     @property
     def native_value(self) -> StateType | datetime:
         """The connection's current figure."""
+        if self._ages:
+            return self._attr_native_value
         return self.entity_description.value_fn(self.coordinator)
