@@ -502,7 +502,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         taken = {
             other.name
             for other in registry.devices
-            if self.config_entry.entry_id not in other.config_entries
+            if other.config_entry_id != self.config_entry.entry_id
             and identifier not in other.identifiers
         }
         prefixed = self.with_vendor(device.name)
