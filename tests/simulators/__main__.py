@@ -187,10 +187,32 @@ class Place:
     utc_offset: int
 
 
-def demo_place(now: datetime | None = None) -> Place:
-    """Return a place where it is late morning (10:30-11:30 local) at `now`."""
+DEMO_KEEP_HOURS = (8.0, 15.0)
+"""A restart keeps the previous place while its local time is in this range."""
+
+
+def _etc_offset(zone: str) -> int | None:
+    """The UTC offset of an `Etc/GMT±N` zone (POSIX signs), else None."""
+    if zone == "Etc/GMT":
+        return 0
+    if zone.startswith("Etc/GMT") and zone[7:8] in "+-" and zone[8:].isdigit():
+        return -int(zone[7:])
+    return None
+
+
+def demo_place(now: datetime | None = None, keep: str | None = None) -> Place:
+    """Return a place where it is late morning (10:30-11:30 local) at `now`.
+
+    `keep`: the previous start's zone; kept while it is still daytime there, so
+    that restarts (to load code changes) do not move the home every hour.
+    """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     hour = now.hour + now.minute / 60
+    previous = _etc_offset(keep) if keep else None
+    if previous is not None:
+        local = (hour + previous) % 24
+        if DEMO_KEEP_HOURS[0] <= local < DEMO_KEEP_HOURS[1]:
+            return Place(keep or "Etc/GMT", DEMO_LATITUDE, 15.0 * previous, previous)
     offset = (round(DEMO_LOCAL_HOUR - hour) + 12) % 24 - 12  # -12 .. +11
     # POSIX signs in Etc/: Etc/GMT+7 is UTC-7.
     zone = "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
@@ -338,12 +360,17 @@ def main(argv: list[str] | None = None) -> int:
         help="add this to every fixed port (a second demo next to the first, e.g. scripts/e2e)",
     )
     parser.add_argument(
+        "--keep-place",
+        metavar="ZONE",
+        help="with --print-place: keep this Etc/GMT zone while it is daytime there",
+    )
+    parser.add_argument(
         "--tz",
         help="put every simulated site in this IANA time zone",
     )
     args = parser.parse_args(argv)
     if args.print_place:
-        place = demo_place()
+        place = demo_place(keep=args.keep_place)
         print(place.time_zone, place.latitude, place.longitude, place.utc_offset)
         return 0
     if args.print_entries or args.print_credentials:
