@@ -43,7 +43,7 @@ from .simulators.solaredge import SolarEdgeSimulator
 
 POWER = "sensor.home_solar_power"
 STATUS = "sensor.solaredge_home_connection"
-NEXT = "sensor.solaredge_home_next_attempt"
+NEXT = "sensor.solaredge_home_connection_next_attempt"
 INVERTER = "7E1234AB-9C"
 
 
@@ -196,8 +196,8 @@ async def test_only_the_changed_device_is_written(
     written = {entities.async_get(entity_id).device_id for entity_id in writes.entities}
     assert written == {device.id}
     # Of that device, only the entity whose state changed.
-    assert writes.entities == ["sensor.battery_1_battery_state_of_charge"]
-    assert hass.states.get("sensor.battery_1_battery_state_of_charge").state == "12.0"
+    assert writes.entities == ["sensor.battery_1_state_of_charge"]
+    assert hass.states.get("sensor.battery_1_state_of_charge").state == "12.0"
 
 
 async def test_problem_sensor_follows_pushed_alerts(

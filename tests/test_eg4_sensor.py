@@ -10,7 +10,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -79,11 +79,13 @@ async def test_battery_modules_disabled_by_default(
 ) -> None:
     """Module entities start disabled; the inverter's battery figures do not."""
     await setup(phoenix, eg4_entry)
-    module = entity_registry.async_get(
-        "sensor.4512670001_battery_1_battery_state_of_charge"
-    )
+    module = entity_registry.async_get("sensor.4512670001_battery_1_state_of_charge")
     assert module is not None
     assert module.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    # "Battery_ID_01" is the slot's label under every inverter, not a serial.
+    device = dr.async_get(phoenix).async_get(module.device_id or "")
+    assert device is not None
+    assert device.serial_number is None
     inverter = entity_registry.async_get(f"{INVERTER}_battery_state_of_charge")
     assert inverter is not None
     assert inverter.disabled_by is None
@@ -178,10 +180,10 @@ async def test_lost_inverter_is_unknown_with_last_report(
     eg4_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A lost dongle: values unknown (not frozen), last report keeps its time."""
+    """A lost dongle: values unknown (not frozen), its data age grows."""
     freezer.move_to(NOON)
     await setup(phoenix, eg4_entry)
-    last_report = phoenix.states.get(f"{INVERTER}_last_report")
+    last_report = phoenix.states.get(f"{INVERTER}_data_age")
     assert last_report is not None
     eg4.lose("4512670002")
     freezer.tick(timedelta(minutes=10))
@@ -196,9 +198,9 @@ async def test_lost_inverter_is_unknown_with_last_report(
         state = phoenix.states.get(f"{INVERTER}_{key}")
         assert state is not None
         assert state.state == STATE_UNKNOWN, key
-    after = phoenix.states.get(f"{INVERTER}_last_report")
+    after = phoenix.states.get(f"{INVERTER}_data_age")
     assert after is not None
-    assert after.state == last_report.state
+    assert float(after.state) >= float(last_report.state) + 10
     assert phoenix.states.get(f"{STATION}_solar_power").state == STATE_UNKNOWN
     assert (
         phoenix.states.get("sensor.18kpv_4512670001_solar_power").state != STATE_UNKNOWN

@@ -551,7 +551,10 @@ async def test_options_choose_the_plan(
     await hass.async_block_till_done()
     limiter = init_enphase.runtime_data.connector.limiter
     assert limiter.budget.per_month == 50_000
-    assert int(hass.states.get("sensor.enphase_home_requests_left").state) > 40_000
+    assert (
+        int(hass.states.get("sensor.enphase_home_connection_requests_left").state)
+        > 40_000
+    )
 
 
 async def test_reconfigure_changes_systems(

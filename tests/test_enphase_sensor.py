@@ -93,13 +93,13 @@ async def test_micros_hang_off_the_gateway(
     assert micro.model == "IQ7+"
     disabled = {
         key: entry.disabled_by
-        for key in ("ac_power", "ac_energy", "last_report")
+        for key in ("ac_power", "ac_energy", "data_age")
         if (entry := entity_registry.async_get(f"sensor.microinverter_{MICRO}_{key}"))
     }
     assert disabled == {
         "ac_power": None,
         "ac_energy": er.RegistryEntryDisabler.INTEGRATION,
-        "last_report": er.RegistryEntryDisabler.INTEGRATION,
+        "data_age": er.RegistryEntryDisabler.INTEGRATION,
     }
     assert float(hass.states.get(f"sensor.microinverter_{MICRO}_ac_power").state) > 0
     lifetime = hass.states.get("sensor.home_solar_energy")

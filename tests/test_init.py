@@ -169,7 +169,9 @@ async def test_quota_exhausted_backs_off_with_a_repair_issue(
     coordinator.connector.limiter.month_used = 1995
     await _tick(hass, freezer, coordinator.update_interval)
     assert hass.states.get(STATUS).state == "quota_exhausted"
-    assert hass.states.get("sensor.solaredge_home_requests_left").state == "0"
+    assert (
+        hass.states.get("sensor.solaredge_home_connection_requests_left").state == "0"
+    )
     assert issue_registry.async_get_issue(
         DOMAIN, f"quota_exhausted_{solaredge_entry.entry_id}"
     )
@@ -212,7 +214,9 @@ async def test_request_counters_survive_restart(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """The month's count is persisted so a restart cannot overspend."""
-    used = int(hass.states.get("sensor.solaredge_home_requests_this_month").state)
+    used = int(
+        hass.states.get("sensor.solaredge_home_connection_requests_this_month").state
+    )
     assert used == solaredge.credits_used
     freezer.tick(
         timedelta(minutes=1)
@@ -225,7 +229,11 @@ async def test_request_counters_survive_restart(
     assert await hass.config_entries.async_setup(init_solaredge.entry_id)
     await hass.async_block_till_done()
     assert (
-        int(hass.states.get("sensor.solaredge_home_requests_this_month").state)
+        int(
+            hass.states.get(
+                "sensor.solaredge_home_connection_requests_this_month"
+            ).state
+        )
         == solaredge.credits_used
     )
     assert solaredge.credits_used > used

@@ -228,7 +228,7 @@ async def test_site_set_up_at_night_has_its_entities(
     await phoenix.async_block_till_done()
     assert phoenix.states.get(POWER).state == STATE_UNKNOWN
     assert phoenix.states.get(GRID) is not None
-    assert phoenix.states.get("sensor.battery_1_battery_power") is not None
+    assert phoenix.states.get("sensor.battery_1_power") is not None
 
 
 async def test_forbidden_key_shows_invalid_auth(

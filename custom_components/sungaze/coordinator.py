@@ -273,6 +273,7 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
             connection=self.entry_identifier,
             connection_name=self.connection_name,
             manufacturer=self.vendor_name,
+            with_vendor=self.with_vendor,
             complete_after=dt_util.utcnow() + connector.report_cycle
             if connector.pushes
             else None,
@@ -290,15 +291,24 @@ class SungazeCoordinator(DataUpdateCoordinator[Snapshot]):
         """The vendor's display name."""
         return VENDOR_NAMES[self.vendor]
 
+    def with_vendor(self, name: str) -> str:
+        """`name` led by the vendor's name, without repeating its first word.
+
+        Two vendors' sites may share a name ("Home"): the vendor tells them apart.
+        """
+        vendor = self.vendor_name
+        if name.startswith(vendor):
+            return name
+        first, _, rest = name.partition(" ")
+        if first.casefold() == vendor.split()[0].casefold():
+            return f"{vendor} {rest}".strip()
+        return f"{vendor} {name}"
+
     @property
     def connection_name(self) -> str:
-        """Name of the entry's connection device: the vendor and the entry title."""
-        title = self.config_entry.title
-        # Prefixed unless it already is, so it never takes the name of a site
-        # or gateway device titled like the entry.
-        if title.startswith(self.vendor_name):
-            return title
-        return f"{self.vendor_name} {title}"
+        """Name of the entry's connection device: vendor, entry title, "connection"."""
+        # Never the name of a site or gateway device titled like the entry.
+        return f"{self.with_vendor(self.config_entry.title)} connection"
 
     async def _async_setup(self) -> None:
         """Restore the request counters so restarts cannot overspend the quota."""

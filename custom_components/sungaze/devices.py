@@ -35,6 +35,7 @@ class DeviceSync:
         connection: Identifier,
         connection_name: str,
         manufacturer: str,
+        with_vendor: Callable[[str], str] = lambda name: name,
         complete_after: datetime | None = None,
     ) -> None:
         """Sync `entry`'s devices; `complete_after`: when a pushed snapshot is whole.
@@ -48,6 +49,8 @@ class DeviceSync:
         self._connection = connection
         self._connection_name = connection_name
         self._manufacturer = manufacturer
+        self._with_vendor = with_vendor
+        self._title = entry.title
         self._complete_after = complete_after
         self._synced: Mapping[str, Device] | None = None
         self._registered: dict[str, Device] = {}
@@ -90,7 +93,7 @@ class DeviceSync:
                 registry.async_get_or_create(
                     config_entry_id=self._entry_id,
                     identifiers={self._identifier(device.id)},
-                    name=device.name,
+                    name=self._distinct_name(registry, device),
                     manufacturer=device.manufacturer or self._manufacturer,
                     model=device.model,
                     serial_number=device.serial,
@@ -103,6 +106,30 @@ class DeviceSync:
                     LOGGER.debug("Device %s has no known parent", device.id)
                 break
             pending = deferred
+
+    def _distinct_name(self, registry: dr.DeviceRegistry, device: Device) -> str:
+        """The device's name, unless a device of another entry has it already.
+
+        Then the vendor's name leads it ("Enphase Home" next to EG4's "Home"),
+        or failing that the entry's title follows it.
+        """
+        identifier = self._identifier(device.id)
+        taken = {
+            other.name
+            for other in registry.devices
+            if self._entry_id not in other.config_entries
+            and identifier not in other.identifiers
+        }
+        prefixed = self._with_vendor(device.name)
+        for name in (
+            device.name,
+            prefixed,
+            f"{device.name} ({self._title})",
+            f"{prefixed} ({self._title})",
+        ):
+            if name not in taken:
+                return name
+        return f"{prefixed} ({self._title}, {device.id})"
 
     def _parent(self, device: Device) -> Identifier:
         if device.kind is DeviceKind.SITE:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import cache
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,9 +18,10 @@ from homeassistant.components.sensor import (
     SensorExtraStoredData,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
@@ -51,17 +53,36 @@ class SungazeConnectionSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[SungazeCoordinator], StateType | datetime]
     exists_fn: Callable[[SungazeCoordinator], bool] = lambda _: True
+    main: bool = False
+    """The device's main entity: named like the device ("SolarEdge Home connection")."""
+    age: bool = False
+    """`value_fn` gives a moment; the sensor shows its age (see `data_age`)."""
+
+
+# On a device whose name says "battery", battery metrics drop that word
+# ("Battery 1 State of charge", not "Battery 1 Battery state of charge").
+_BATTERY_WORD = re.compile(r"\bbattery\b", re.IGNORECASE)
+_BATTERY_METRIC = "battery_"
+
+
+def _names_battery(device: Device) -> bool:
+    return bool(_BATTERY_WORD.search(device.name))
 
 
 @cache
-def reading_description(key: str) -> SungazeSensorEntityDescription | None:
+def reading_description(
+    key: str, on_battery: bool = False
+) -> SungazeSensorEntityDescription | None:
     """Build the description of one reading key from the catalogue."""
     if (spec := metric_spec(key)) is None:
         return None
     index = metric_index(key)
+    translation_key = f"{spec.key}_n" if index else spec.key
+    if on_battery and spec.key.startswith(_BATTERY_METRIC):
+        translation_key = f"{translation_key}_own"
     return SungazeSensorEntityDescription(
         key=key,
-        translation_key=f"{spec.key}_n" if index else spec.key,
+        translation_key=translation_key,
         translation_placeholders={"index": index} if index else None,
         native_unit_of_measurement=spec.unit,
         device_class=SensorDeviceClass(spec.device_class)
@@ -77,12 +98,21 @@ def reading_description(key: str) -> SungazeSensorEntityDescription | None:
     )
 
 
+# How old the vendor's latest measurement of a device is. Not a timestamp of it:
+# that changes with every sample (every 10-30 s for some vendors) and a
+# timestamp sensor's every change is a logbook entry. A duration with a unit is
+# "continuous" for the logbook (not listed there) and, rounded, changes only
+# when the data gets late. The key stays "last_report" (existing entity ids).
 LAST_REPORT = SensorEntityDescription(
     key="last_report",
-    translation_key="last_report",
-    device_class=SensorDeviceClass.TIMESTAMP,
+    translation_key="data_age",
+    device_class=SensorDeviceClass.DURATION,
+    native_unit_of_measurement=UnitOfTime.MINUTES,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=0,
     entity_category=EntityCategory.DIAGNOSTIC,
 )
+AGE_REFRESH = timedelta(minutes=1)
 # Per-panel hardware comes in dozens: its report times are off until wanted.
 _FINE_GRAINED = {DeviceKind.MICROINVERTER, DeviceKind.OPTIMIZER}
 
@@ -94,13 +124,19 @@ CONNECTION_SENSORS: tuple[SungazeConnectionSensorEntityDescription, ...] = (
         options=list(STATUSES),
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.status,
+        main=True,
     ),
+    # An age, not a timestamp, for the reason given at LAST_REPORT.
     SungazeConnectionSensorEntityDescription(
         key="last_update",
-        translation_key="last_update",
-        device_class=SensorDeviceClass.TIMESTAMP,
+        translation_key="update_age",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.last_success,
+        age=True,
     ),
     SungazeConnectionSensorEntityDescription(
         key="next_attempt",
@@ -166,9 +202,10 @@ async def async_setup_entry(
                         ),
                     )
                 )
+            on_battery = _names_battery(device)
             for key in readings.values:
                 if (device_id, key) in known or (
-                    desc := reading_description(key)
+                    desc := reading_description(key, on_battery)
                 ) is None:
                     continue
                 known.add((device_id, key))
@@ -313,8 +350,59 @@ def _shown_time[T](value: T) -> T:
     return value
 
 
-class SungazeLastReportSensor(SungazeEntity, SensorEntity):
-    """When the vendor last measured this device (its own clock, not our fetch)."""
+def data_age(age: timedelta) -> int:
+    """Minutes, coarser as they grow, so that the state changes rarely.
+
+    Steps of 5 minutes up to a quarter-hour, of 15 up to two hours, then of an
+    hour: fresh data shows as fresh, late data as late, and a night without
+    data costs a handful of recorder rows, not one a minute.
+    """
+    minutes = max(int(age.total_seconds() // 60), 0)
+    for limit, step in ((15, 5), (120, 15)):
+        if minutes < limit:
+            return minutes - minutes % step
+    return minutes - minutes % 60
+
+
+class _AgeSensor(SensorEntity):
+    """Shows how old a moment is, re-aged every minute between updates.
+
+    The state is written only when the rounded age moves.
+    """
+
+    _attr_native_value: StateType | datetime = None
+    _ages = True
+    _shown_age: StateType | datetime = None
+
+    def _moment(self) -> datetime | None:
+        raise NotImplementedError
+
+    async def async_added_to_hass(self) -> None:
+        """Age the value between updates too: late data must show as late."""
+        await super().async_added_to_hass()
+        if self._ages:
+            self._age()
+            self._shown_age = self._attr_native_value
+            self.async_on_remove(
+                async_track_time_interval(self.hass, self._tick, AGE_REFRESH)
+            )
+
+    def _age(self) -> None:
+        moment = self._moment()
+        self._attr_native_value = (
+            data_age(dt_util.utcnow() - moment) if moment else None
+        )
+
+    @callback
+    def _tick(self, _now: datetime) -> None:
+        self._age()
+        if self._attr_native_value != self._shown_age:
+            self._shown_age = self._attr_native_value
+            self.async_write_ha_state()
+
+
+class SungazeLastReportSensor(SungazeEntity, _AgeSensor):
+    """How old the vendor's latest measurement of this device is (its clock)."""
 
     def __init__(
         self,
@@ -326,17 +414,19 @@ class SungazeLastReportSensor(SungazeEntity, SensorEntity):
         super().__init__(coordinator, device, description.key)
         self.entity_description = description
 
-    @property
-    def native_value(self) -> datetime | None:
-        """The vendor's data-as-of time."""
+    def _moment(self) -> datetime | None:
         readings = self.readings
         return readings.as_of if readings else None
 
+    def _refresh(self) -> None:
+        self._age()
+
     def _state_key(self) -> object:
-        return _shown_time(self.native_value)
+        self._shown_age = self._attr_native_value
+        return self._attr_native_value
 
 
-class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
+class SungazeConnectionSensor(SungazeConnectionEntity, _AgeSensor):
     """Connection health and request budget; available even when updates fail.
 
     The state is written only when its value moved.
@@ -353,6 +443,13 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
         """Bind the sensor to the entry's connection."""
         super().__init__(coordinator, description.key)
         self.entity_description = description
+        self._ages = description.age
+        if description.main:
+            self._attr_name = None
+
+    def _moment(self) -> datetime | None:
+        value = self.entity_description.value_fn(self.coordinator)
+        return value if isinstance(value, datetime) else None
 
     @property
     def available(self) -> bool:
@@ -367,13 +464,17 @@ class SungazeConnectionSensor(SungazeConnectionEntity, SensorEntity):
     @callback
     def _handle_coordinator_update(self) -> None:
         """Write the state only when the figure changed."""
+        if self._ages:
+            self._age()
         value = _shown_time(self.native_value)
         if value == self._shown:
             return
-        self._shown = value
+        self._shown = self._shown_age = value
         self.async_write_ha_state()
 
     @property
     def native_value(self) -> StateType | datetime:
         """The connection's current figure."""
+        if self._ages:
+            return self._attr_native_value
         return self.entity_description.value_fn(self.coordinator)

@@ -2,6 +2,8 @@
 
     python -m tests.simulators                  # run until SIGINT / SIGTERM
     python -m tests.simulators --print-entries  # print the demo config entries (JSON)
+    python -m tests.simulators --print-place    # where the demo home is now (see below)
+    python -m tests.simulators --tz Etc/GMT+7   # run with every simulated site in that zone
 
 Every simulator that exists is started on its own fixed port of 127.0.0.1 and
 announced as one ``<vendor>: <base url>`` line; a final ``ready`` line says all
@@ -11,7 +13,18 @@ Adding a vendor: give it a row in ``VENDORS`` below. The simulator class is
 expected to follow the SolarEdge one: ``Cls()``, ``await sim.start(host, port)``
 returning the base URL, ``await sim.stop()``. The demo config entry comes from
 the row's ``entry`` function or, without one, from an optional module-level
-``demo_entry(host: str, port: int) -> dict`` in the simulator module.
+``demo_entry(host: str, port: int) -> dict`` in the simulator module. A row's
+``place`` function gives the constructor arguments that put its simulated sites
+in a time zone (``--tz``); a row without one keeps its simulator's own zone.
+
+Daylight whenever someone looks: ``demo_place()`` picks, from the current UTC
+time, a home where it is late morning now: the time zone ``Etc/GMT±N`` whose
+local time is within half an hour of 11:00, longitude 15·N degrees (so the
+real sun, which Home Assistant's ``sun`` computes, peaks at about 12:00 local
+time there, as the simulators' PV curves do), latitude 33.45° N (Phoenix's, the
+latitude the simulators' day lengths were made for). scripts/develop writes
+that place into Home Assistant's configuration and runs the simulators with
+``--tz``, so HA's sun, Sungaze's planner and the vendors' clocks agree.
 """
 
 from __future__ import annotations
@@ -19,7 +32,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 import errno
 import importlib
 import json
@@ -28,7 +42,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from .solaredge import SimSite
+from .solaredge import SimSite, second_site
 
 HOST = "127.0.0.1"
 DOMAIN = "sungaze"
@@ -60,6 +74,41 @@ EG4_PASSWORD = "sunny-days-42"  # the simulator's, not a real secret
 EG4_STATION_IDS = ["31002", "31077"]
 
 
+def _solaredge_sites(tz: str | None = None) -> list[SimSite]:
+    """The demo key's sites: "Rooftop" (the demo entry) and "Cabin".
+
+    Cabin has no entry: it is left for adding through the UI (scripts/e2e does).
+    """
+    rooftop, cabin = SimSite(name=SOLAREDGE_SITE_NAME), second_site()
+    if tz is not None:
+        rooftop, cabin = replace(rooftop, timezone=tz), replace(cabin, timezone=tz)
+    return [rooftop, cabin]
+
+
+def _solaredge_place(tz: str) -> dict[str, Any]:
+    return {"sites": _solaredge_sites(tz)}
+
+
+def _enphase_place(tz: str) -> dict[str, Any]:
+    from .enphase import SimSystem
+
+    return {"systems": [SimSystem(timezone=tz)]}
+
+
+def _eg4_place(tz: str) -> dict[str, Any]:
+    from .eg4 import SimAccount, default_plants
+
+    return {
+        "account": SimAccount(
+            plants=[replace(plant, timezone=tz) for plant in default_plants()]
+        )
+    }
+
+
+def _cps_place(tz: str) -> dict[str, Any]:
+    return {"tz": tz}
+
+
 def _eg4_entry(host: str, port: int) -> dict[str, Any]:
     return {
         "domain": DOMAIN,
@@ -86,6 +135,8 @@ class Vendor:
     port: int
     kwargs: dict[str, Any]
     entry: Callable[[str, int], dict[str, Any]] | None = None
+    place: Callable[[str], dict[str, Any]] | None = None
+    """Constructor arguments that put the simulated sites in a time zone."""
 
 
 # Fixed ports, so that the config entries written by scripts/develop stay valid
@@ -96,19 +147,76 @@ VENDORS: tuple[Vendor, ...] = (
         "solaredge",
         "SolarEdgeSimulator",
         18781,
-        {"api_key": SOLAREDGE_API_KEY, "sites": [SimSite(name=SOLAREDGE_SITE_NAME)]},
+        {"api_key": SOLAREDGE_API_KEY, "sites": _solaredge_sites()},
         _solaredge_entry,
+        _solaredge_place,
     ),
     # demo=True: a pre-minted grant that survives restarts (see demo_entry()).
-    Vendor("enphase", "enphase", "EnphaseSimulator", 18782, {"demo": True}),
-    Vendor("eg4", "eg4", "EG4Simulator", 18783, {}, _eg4_entry),
+    Vendor(
+        "enphase",
+        "enphase",
+        "EnphaseSimulator",
+        18782,
+        {"demo": True},
+        place=_enphase_place,
+    ),
+    Vendor("eg4", "eg4", "EG4Simulator", 18783, {}, _eg4_entry, _eg4_place),
     Vendor("srp", "srp", "SRPSimulator", 18784, {}),
     Vendor("generac", "generac", "GeneracSimulator", 18785, {"demo": True}),
     Vendor("tigo", "tigo", "TigoSimulator", 18786, {}),
-    Vendor("cps-modbus", "cps_modbus", "CpsModbusSimulator", 18787, {}),
+    Vendor(
+        "cps-modbus", "cps_modbus", "CpsModbusSimulator", 18787, {}, place=_cps_place
+    ),
     # Needs mosquitto (scripts/setup installs it); skipped with a message if absent.
-    Vendor("cps-mqtt", "mqtt", "CpsMqttDemo", 18788, {}),
+    Vendor("cps-mqtt", "mqtt", "CpsMqttDemo", 18788, {}, place=_cps_place),
 )
+
+
+# The demo home (see the module docstring).
+DEMO_LATITUDE = 33.45
+DEMO_LOCAL_HOUR = 11.0
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the demo home is: a time zone and coordinates that agree."""
+
+    time_zone: str
+    latitude: float
+    longitude: float
+    utc_offset: int
+
+
+DEMO_KEEP_HOURS = (8.0, 15.0)
+"""A restart keeps the previous place while its local time is in this range."""
+
+
+def _etc_offset(zone: str) -> int | None:
+    """The UTC offset of an `Etc/GMT±N` zone (POSIX signs), else None."""
+    if zone == "Etc/GMT":
+        return 0
+    if zone.startswith("Etc/GMT") and zone[7:8] in "+-" and zone[8:].isdigit():
+        return -int(zone[7:])
+    return None
+
+
+def demo_place(now: datetime | None = None, keep: str | None = None) -> Place:
+    """Return a place where it is late morning (10:30-11:30 local) at `now`.
+
+    `keep`: the previous start's zone; kept while it is still daytime there, so
+    that restarts (to load code changes) do not move the home every hour.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    hour = now.hour + now.minute / 60
+    previous = _etc_offset(keep) if keep else None
+    if previous is not None:
+        local = (hour + previous) % 24
+        if DEMO_KEEP_HOURS[0] <= local < DEMO_KEEP_HOURS[1]:
+            return Place(keep or "Etc/GMT", DEMO_LATITUDE, 15.0 * previous, previous)
+    offset = (round(DEMO_LOCAL_HOUR - hour) + 12) % 24 - 12  # -12 .. +11
+    # POSIX signs in Etc/: Etc/GMT+7 is UTC-7.
+    zone = "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+    return Place(zone, DEMO_LATITUDE, 15.0 * offset, offset)
 
 
 def _say(message: str) -> None:
@@ -175,20 +283,25 @@ def demo_credentials() -> list[dict[str, Any]]:
     return credentials
 
 
-async def _run() -> int:
+async def _run(tz: str | None = None, port_offset: int = 0) -> int:
     running: list[tuple[str, Any]] = []
     failed = False
     for vendor in VENDORS:
         module = _load(vendor)
         if module is None:
             continue
+        kwargs = dict(vendor.kwargs)
+        if tz is not None and vendor.place is not None:
+            kwargs.update(vendor.place(tz))
+        elif tz is not None:
+            _warn(f"{vendor.vendor}: keeps its own time zone (its row has no place)")
         try:
-            simulator = getattr(module, vendor.cls)(**vendor.kwargs)
-            base_url = await simulator.start(HOST, vendor.port)
+            simulator = getattr(module, vendor.cls)(**kwargs)
+            base_url = await simulator.start(HOST, vendor.port + port_offset)
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
                 _warn(
-                    f"{vendor.vendor}: port {HOST}:{vendor.port} is in use"
+                    f"{vendor.vendor}: port {HOST}:{vendor.port + port_offset} is in use"
                     " (is another scripts/develop or simulator still running?)"
                 )
             else:
@@ -235,13 +348,38 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the demo's OAuth application credentials as JSON and exit",
     )
+    parser.add_argument(
+        "--print-place",
+        action="store_true",
+        help="print where the demo home is now: time zone, latitude, longitude",
+    )
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        help="add this to every fixed port (a second demo next to the first, e.g. scripts/e2e)",
+    )
+    parser.add_argument(
+        "--keep-place",
+        metavar="ZONE",
+        help="with --print-place: keep this Etc/GMT zone while it is daytime there",
+    )
+    parser.add_argument(
+        "--tz",
+        help="put every simulated site in this IANA time zone",
+    )
     args = parser.parse_args(argv)
+    if args.print_place:
+        place = demo_place(keep=args.keep_place)
+        print(place.time_zone, place.latitude, place.longitude, place.utc_offset)
+        return 0
     if args.print_entries or args.print_credentials:
-        found = demo_entries() if args.print_entries else demo_credentials()
+        ports = {v.vendor: v.port + args.port_offset for v in VENDORS}
+        found = demo_entries(ports) if args.print_entries else demo_credentials()
         json.dump(found, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    return asyncio.run(_run())
+    return asyncio.run(_run(args.tz, args.port_offset))
 
 
 if __name__ == "__main__":

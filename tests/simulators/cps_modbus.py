@@ -340,7 +340,7 @@ class CpsModbusSimulator:
         zone = ZoneInfo(tz)
         self.framing = framing
         self.models: dict[int, InverterModel] = {}
-        for unit, item in (units or demo_models()).items():
+        for unit, item in (units or demo_models(tz)).items():
             model = (
                 item
                 if isinstance(item, InverterModel)
@@ -524,9 +524,9 @@ class CpsModbusSimulator:
             self.connections += 1
 
 
-def demo_models() -> dict[int, InverterModel]:
+def demo_models(tz: str = "America/Phoenix") -> dict[int, InverterModel]:
     """Two units behind one gateway for `scripts/develop`: a 14 kW and a 36 kW (night-only lifetime)."""
-    zone = ZoneInfo("America/Phoenix")
+    zone = ZoneInfo(tz)
     return {
         1: InverterModel(PVI14TL_208, tz=zone),
         2: InverterModel(PVI36TL_480, tz=zone),

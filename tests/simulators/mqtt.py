@@ -453,9 +453,10 @@ class CpsGatewayPublisher:
 class CpsMqttDemo:
     """A broker plus a gateway publishing every `interval` seconds (for `scripts/develop`)."""
 
-    def __init__(self, interval: float = 10.0) -> None:
-        """Nothing runs until `start`."""
+    def __init__(self, interval: float = 10.0, tz: str = "America/Phoenix") -> None:
+        """Nothing runs until `start`; the inverters' site is in time zone `tz`."""
         self.interval = interval
+        self.tz = tz
         self.broker: MosquittoBroker | None = None
         self.publisher: CpsGatewayPublisher | None = None
         self._task: asyncio.Task[None] | None = None
@@ -466,7 +467,7 @@ class CpsMqttDemo:
         broker.host = host
         await broker.async_start()
         publisher = self.publisher = CpsGatewayPublisher(
-            broker.host, broker.port, models=_gateway_demo_models()
+            broker.host, broker.port, models=_gateway_demo_models(self.tz)
         )
         await publisher.async_connect()
         self._task = asyncio.create_task(self._publish())
@@ -490,7 +491,7 @@ class CpsMqttDemo:
             await self.broker.async_close()
 
 
-def _gateway_demo_models() -> dict[int, InverterModel]:
+def _gateway_demo_models(tz: str = "America/Phoenix") -> dict[int, InverterModel]:
     """The demo's Modbus units again, under other serials: other inverters.
 
     Two entries reporting one inverter would give its entities the same ids.
@@ -502,7 +503,7 @@ def _gateway_demo_models() -> dict[int, InverterModel]:
             ),
             tz=model.tz,
         )
-        for unit, model in demo_models().items()
+        for unit, model in demo_models(tz).items()
     }
 
 

@@ -29,6 +29,8 @@ from homeassistant.components.application_credentials import AuthorizationServer
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import http
+from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import SelectSelector, SelectSelectorConfig
@@ -172,7 +174,16 @@ class SolarEdgeFlow(SungazeFlowBase):
         )
 
     def _callback_url(self) -> str:
-        """Where SolarEdge must send the homeowner back (to register as DEFAULT)."""
+        """Where SolarEdge must send the homeowner back (to register as DEFAULT).
+
+        The address the user's browser reaches Home Assistant at, as the frontend
+        states it (the same source as HA's own OAuth2 redirect URI,
+        `config_entry_oauth2_flow.async_get_redirect_uri`); else HA's configured
+        external or internal URL.
+        """
+        request = http.current_request.get()
+        if request is not None and (base := request.headers.get(HEADER_FRONTEND_BASE)):
+            return f"{base.rstrip('/')}{CALLBACK_PATH}"
         try:
             base = get_url(self.hass, prefer_external=True)
         except NoURLAvailableError:
