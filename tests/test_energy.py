@@ -91,3 +91,14 @@ async def test_fix_aborts_without_entry(
     result = await _fix(hass, init_solaredge)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "entry_not_loaded"
+
+
+async def test_offer_clears_when_the_user_adds_the_sources(
+    hass: HomeAssistant, init_solaredge: MockConfigEntry
+) -> None:
+    """Sources added by hand (or by another tool) clear the offer at once."""
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue(DOMAIN, issue_id(init_solaredge)) is not None
+    assert await async_add_sources(hass, init_solaredge) > 0
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id(init_solaredge)) is None

@@ -25,6 +25,7 @@ from homeassistant.components.energy.data import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .coordinator import SungazeConfigEntry, SungazeCoordinator
@@ -32,6 +33,8 @@ from .model import Device, DeviceKind, Snapshot
 from .statistics import statistic_id
 
 ISSUE_PREFIX = "energy_offer_"
+LISTENING: HassKey[bool] = HassKey(f"{DOMAIN}_energy_listener")
+"""Whether offers follow changes of the Energy preferences (set up once)."""
 # A lifetime counter is preferred; a daily one (total_increasing, reset at
 # midnight) is a valid Energy source too when the vendor has nothing longer.
 SOLAR = ("production_energy_lifetime", "production_energy_today")
@@ -241,7 +244,24 @@ async def async_add_sources(hass: HomeAssistant, entry: SungazeConfigEntry) -> i
 
 
 async def async_offer(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
-    """Raise (or clear) the repair issue that offers the entry's sources."""
+    """Raise (or clear) the repair issue that offers the entry's sources.
+
+    The offers are looked at again whenever the Energy preferences change, so
+    sources the user added by hand clear the offer at once.
+    """
+    if LISTENING not in hass.data:
+        hass.data[LISTENING] = True
+        manager = await async_get_manager(hass)
+
+        async def _prefs_changed() -> None:
+            for other in hass.config_entries.async_loaded_entries(DOMAIN):
+                await _async_offer_one(hass, other)
+
+        manager.async_listen_updates(_prefs_changed)
+    await _async_offer_one(hass, entry)
+
+
+async def _async_offer_one(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     if not await async_missing_sources(hass, entry):
         ir.async_delete_issue(hass, DOMAIN, issue_id(entry))
         return
