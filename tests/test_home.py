@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.sungaze.const import DOMAIN
+from custom_components.sungaze.energy import async_add_sources, issue_id
 from custom_components.sungaze.model import site_total
 
 from .conftest import NOON
@@ -183,3 +184,17 @@ async def test_underperformance_raises_a_repair(
         i for (d, i) in ir.async_get(hass).issues if d == DOMAIN and "alert_" in i
     ]
     assert issues == [f"alert_underperformance_{eg}_{home.entry_id}"]
+
+
+async def test_energy_offer_is_for_the_home_or_its_members(
+    hass: HomeAssistant, init_solaredge: MockConfigEntry
+) -> None:
+    """Once a member's sources are on the dashboard, the Home offers none."""
+    home_id = await _add_home(hass)
+    home = hass.config_entries.async_get_entry(home_id)
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue(DOMAIN, issue_id(home)) is not None
+    assert await async_add_sources(hass, init_solaredge) > 0
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id(home)) is None
+    assert await async_add_sources(hass, home) == 0

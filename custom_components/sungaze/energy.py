@@ -205,6 +205,14 @@ def _label(coordinator: SungazeCoordinator, device: Device) -> str:
     return f"{device.name} ({coordinator.vendor_name})"
 
 
+def _combined(entry: SungazeConfigEntry, other: SungazeConfigEntry) -> bool:
+    """Whether one of the two entries combines the other (a home and a member)."""
+    mine, theirs = entry.runtime_data.connector, other.runtime_data.connector
+    return (mine.follows_members and mine.follows(other.entry_id)) or (
+        theirs.follows_members and theirs.follows(entry.entry_id)
+    )
+
+
 def _used_stats(sources: Iterable[Mapping[str, Any]]) -> set[str]:
     used: set[str] = set()
     for source in sources:
@@ -217,10 +225,21 @@ def _used_stats(sources: Iterable[Mapping[str, Any]]) -> set[str]:
 async def async_missing_sources(
     hass: HomeAssistant, entry: SungazeConfigEntry
 ) -> list[dict[str, Any]]:
-    """The proposed sources none of whose statistics the dashboard has yet."""
+    """The proposed sources none of whose statistics the dashboard has yet.
+
+    A whole home and its members measure the same energy: once the dashboard
+    has the sources of one of them, the other offers nothing.
+    """
     manager = await async_get_manager(hass)
     current = (manager.data or manager.default_preferences())["energy_sources"]
     used = _used_stats(current)
+    for other in hass.config_entries.async_loaded_entries(DOMAIN):
+        if (
+            other.entry_id != entry.entry_id
+            and _combined(entry, other)
+            and _used_stats(proposed_sources(hass, other)) & used
+        ):
+            return []
     return [
         source
         for source in proposed_sources(hass, entry)

@@ -445,6 +445,10 @@ class Connector(ABC):
         """Hourly energy of one past site-local day, for the first-setup backfill."""
         raise NotImplementedError
 
+    def follows(self, entry_id: str) -> bool:
+        """Whether this connector combines that entry (`follows_members` only)."""
+        return False
+
     def member_update(self, member: Member) -> None:
         """Take a member entry's newest snapshot (`follows_members` connectors)."""
         raise NotImplementedError

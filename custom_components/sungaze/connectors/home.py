@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from statistics import median
-from typing import Any, ClassVar
+from typing import Any, ClassVar, override
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
@@ -244,6 +244,7 @@ class HomeConnector(Connector):
         """Push every changed combination to `on_snapshot`."""
         self._on_snapshot = on_snapshot
 
+    @override
     def follows(self, entry_id: str) -> bool:
         """Whether an entry is one of the Home's members."""
         return self.members is None or entry_id in self.members
