@@ -15,8 +15,9 @@ Idempotent and resumable: it walks back one site-local day at a time from the
 day of setup and records, in a Store, the next day to fetch and the sum each
 series continues from. A restart or reload continues there; re-importing the
 same hours writes the same rows. Quota: at most `DAYS_PER_RUN` days per run,
-only while at least `KEEP_SHARE` of the vendor's day and month budgets is left
-(the planner's live updates come first); otherwise it tries again later.
+only while at least `KEEP_SHARE` of the vendor's day and month budgets and half
+of its minute window are left (live updates, and a flow adding another site,
+come first); otherwise it tries again later.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ KEEP_SHARE = 0.25
 """Never spend the last quarter of a day or month budget on history."""
 RETRY_AFTER = timedelta(hours=6)
 RETRY_SOON = timedelta(minutes=5)
+MINUTE_WAIT = timedelta(seconds=70)
+"""After a vendor's minute window, when history would fill more than half of it."""
 
 
 class Backfill:
@@ -109,7 +112,12 @@ class Backfill:
         self._cancel()
         self._unsub = async_call_later(self.hass, delay, _again)
 
-    def _can_spend(self, cost: int) -> bool:
+    def _wait_for_quota(self, cost: int) -> timedelta | None:
+        """How long to wait before spending `cost` requests on history (None: now).
+
+        Half of a minute window stays free for live updates and for the user
+        adding another site of the same account meanwhile.
+        """
         limiter = self.coordinator.connector.limiter
         budget = limiter.budget
         for left, total in (
@@ -117,8 +125,15 @@ class Backfill:
             (limiter.day_left, budget.per_day),
         ):
             if left is not None and total and left - cost < KEEP_SHARE * total:
-                return False
-        return True
+                return RETRY_AFTER
+        minute = limiter.minute_left()
+        if (
+            minute is not None
+            and budget.per_minute
+            and minute - cost < budget.per_minute // 2
+        ):
+            return MINUTE_WAIT
+        return None
 
     async def async_run(self) -> None:
         """Import up to `DAYS_PER_RUN` more days; plan the next run if unfinished."""
@@ -139,10 +154,10 @@ class Backfill:
         for _ in range(DAYS_PER_RUN):
             if day < oldest:
                 break
-            if not self._can_spend(cost):
-                LOGGER.debug("History import waits for spare quota")
+            if (wait := self._wait_for_quota(cost)) is not None:
+                LOGGER.debug("History import waits %s for spare quota", wait)
                 await self._async_save()
-                self._later(RETRY_AFTER)
+                self._later(wait)
                 return
             try:
                 series = await self.coordinator.connector.async_history(day)
