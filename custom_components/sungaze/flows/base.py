@@ -42,7 +42,7 @@ abort reasons of the same names).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 import ipaddress
 import logging
 import socket
@@ -51,7 +51,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
-from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_URL
+from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_URL, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import config_entry_oauth2_flow
@@ -362,6 +362,44 @@ class SungazeFlowBase(config_entry_oauth2_flow.AbstractOAuth2FlowHandler):
                     )
                 }
             ),
+        )
+
+    async def _async_password_reauth(
+        self,
+        step_id: str,
+        user_input: dict[str, Any] | None,
+        *,
+        check: Callable[
+            [Mapping[str, Any], dict[str, str]], Awaitable[AccountInfo | None]
+        ],
+        reaches: Callable[[AccountInfo], bool],
+        wrong: str,
+    ) -> ConfigFlowResult:
+        """Ask again for the refused password of a username login.
+
+        `check` identifies with the new password, `reaches` says whether the
+        login still reads the entry's site or account (else the `wrong` error).
+        """
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None and not (errors := validate_input(user_input)):
+            update = {CONF_PASSWORD: user_input[CONF_PASSWORD]}
+            if (account := await check({**entry.data, **update}, errors)) is not None:
+                if reaches(account):
+                    return self.async_update_reload_and_abort(
+                        entry, data_updates=update
+                    )
+                errors["base"] = wrong
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=probatio.Schema(
+                {probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR}
+            ),
+            description_placeholders={
+                "title": entry.title,
+                "username": entry.data[CONF_USERNAME],
+            },
+            errors=errors,
         )
 
     async def _async_create_site(self, site: Site) -> ConfigFlowResult:

@@ -143,26 +143,13 @@ class SrpFlow(SungazeFlowBase):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """SRP refused the stored password: ask for it again."""
-        entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None and not (errors := validate_input(user_input)):
-            data = {**entry.data, **user_input}
-            if (account := await self._async_identify(data, errors)) is not None:
-                if _reaches(account, entry.data[CONF_BILLING_ACCOUNT]):
-                    return self.async_update_reload_and_abort(
-                        entry, data_updates=user_input
-                    )
-                errors["base"] = "wrong_account"
-        return self.async_show_form(
-            step_id="srp_reauth",
-            data_schema=probatio.Schema(
-                {probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR}
-            ),
-            description_placeholders={
-                "title": entry.title,
-                "username": entry.data[CONF_USERNAME],
-            },
-            errors=errors,
+        account = self._get_reauth_entry().data[CONF_BILLING_ACCOUNT]
+        return await self._async_password_reauth(
+            "srp_reauth",
+            user_input,
+            check=self._async_identify,
+            reaches=lambda found: _reaches(found, account),
+            wrong="wrong_account",
         )
 
     async def async_step_srp_reconfigure(

@@ -137,26 +137,13 @@ class TigoFlow(SungazeFlowBase):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Tigo refused the stored login: ask for the password again."""
-        entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None and not (errors := validate_input(user_input)):
-            data = {**entry.data, CONF_PASSWORD: user_input[CONF_PASSWORD]}
-            if (account := await self._async_tigo_check(data, errors)) is not None:
-                if self._tigo_reaches(entry.data, account):
-                    return self.async_update_reload_and_abort(
-                        entry, data_updates={CONF_PASSWORD: user_input[CONF_PASSWORD]}
-                    )
-                errors["base"] = "tigo_wrong_system"
-        return self.async_show_form(
-            step_id="tigo_reauth",
-            data_schema=probatio.Schema(
-                {probatio.Required(CONF_PASSWORD): PASSWORD_SELECTOR}
-            ),
-            description_placeholders={
-                "title": entry.title,
-                "username": entry.data[CONF_USERNAME],
-            },
-            errors=errors,
+        data = self._get_reauth_entry().data
+        return await self._async_password_reauth(
+            "tigo_reauth",
+            user_input,
+            check=self._async_tigo_check,
+            reaches=lambda found: self._tigo_reaches(data, found),
+            wrong="tigo_wrong_system",
         )
 
     async def async_step_tigo_reconfigure(
