@@ -379,17 +379,22 @@ class StatSeries:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistorySeries:
-    """Past hours of one device's energy counter, for a first-setup backfill.
+    """One past site-local day of one device's energy counter, for a backfill.
 
-    `points` are the energy of each complete hour (Wh, not cumulative); they
-    are imported into the long-term statistics of the counter's own sensor,
-    before its first recorded hour.
+    Either `points`, the energy of each complete hour (Wh, not cumulative),
+    or, for a vendor that keeps only daily figures, `day_total`: the day's
+    energy (Wh), which the backfill spreads over that day's hours (see
+    `backfill.py`: a daylight shape for solar-linked counters, flat for the
+    rest). Imported into the long-term statistics of the counter's own
+    sensor, before its first recorded hour.
     """
 
     device_id: str
     key: str
     """A lifetime energy metric key, e.g. `production_energy_lifetime`."""
-    points: tuple[StatPoint, ...]
+    points: tuple[StatPoint, ...] = ()
+    day_total: float | None = None
+    """Wh of the whole site-local day, when the vendor gives no hours."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -439,10 +439,27 @@ class Connector(ABC):
             self._session.detach()
 
     history_requests_per_day: ClassVar[int] = 0
-    """Requests one past day of history costs; 0: the vendor keeps no history."""
+    """Most requests one past day of history costs; 0: the vendor keeps no history."""
+
+    def history_cost(self, day: date) -> int:
+        """Requests `async_history(day)` will send now (0 if already fetched).
+
+        A vendor answering a month or a lifetime at once keeps the answer and
+        serves the other days of it for free.
+        """
+        return self.history_requests_per_day
+
+    @property
+    def history_first_day(self) -> date | None:
+        """The oldest site-local day the vendor can have history for, if known."""
+        return None
 
     async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
-        """Hourly energy of one past site-local day, for the first-setup backfill."""
+        """That one past site-local day's energy, for the first-setup backfill.
+
+        Only that day: hourly `points`, or a `day_total` where the vendor keeps
+        daily figures only. Empty when the vendor has nothing for the day.
+        """
         raise NotImplementedError
 
     def follows(self, entry_id: str) -> bool:
