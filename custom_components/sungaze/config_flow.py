@@ -23,7 +23,7 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
-from .backfill import CONF_BACKFILL_DAYS, DEFAULT_DAYS as DEFAULT_BACKFILL_DAYS
+from .backfill import AUTO_DAYS as MAX_BACKFILL_DAYS, CONF_BACKFILL_DAYS
 from .connectors import CONNECTORS
 from .const import CONF_MIN_INTERVAL, CONF_VENDOR, DOMAIN
 from .coordinator import SungazeConfigEntry, min_sustainable_minutes
@@ -157,16 +157,13 @@ class SungazeOptionsFlow(OptionsFlow):
             fields[
                 probatio.Optional(
                     CONF_BACKFILL_DAYS,
-                    description={
-                        "suggested_value": options.get(
-                            CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS
-                        )
-                    },
+                    # Left empty: as far back as the spare quota reaches in a week.
+                    description={"suggested_value": options.get(CONF_BACKFILL_DAYS)},
                 )
             ] = NumberSelector(
                 NumberSelectorConfig(
                     min=0,
-                    max=365,
+                    max=MAX_BACKFILL_DAYS,
                     step=1,
                     unit_of_measurement="d",
                     mode=NumberSelectorMode.BOX,
