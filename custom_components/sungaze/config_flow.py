@@ -126,17 +126,20 @@ class SungazeOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         options: Mapping[str, Any] = self.config_entry.options
         floor = min_sustainable_minutes(self.hass, self.config_entry, user_input)
+        flow = FLOWS_BY_VENDOR.get(self.config_entry.data[CONF_VENDOR])
         if user_input is not None:
             minutes = user_input.get(CONF_MIN_INTERVAL)
             if minutes is not None and minutes < floor:
                 errors[CONF_MIN_INTERVAL] = "interval_too_short"
             else:
-                return self.async_create_entry(data=user_input)
+                return self.async_create_entry(
+                    data=flow.options_from_input(self.config_entry, user_input)
+                    if flow is not None
+                    else user_input
+                )
             options = user_input
         fields: dict[probatio.Marker, Any] = {}
-        if (
-            flow := FLOWS_BY_VENDOR.get(self.config_entry.data[CONF_VENDOR])
-        ) is not None:
+        if flow is not None:
             fields.update(flow.options_fields(self.config_entry, options))
         if flow is None or flow.polls:
             fields[
