@@ -94,15 +94,19 @@ async def test_tigo_panels_produce_in_the_placed_late_morning(
         snapshot = await connector.async_fetch()
         sid = str(tigo.SYSTEM_ID)
         assert sim.summary()["last_power_dc"] > 100
-        assert (snapshot.value(sid, "production_power") or 0) > 100
+        production = snapshot.value(sid, "production_power")
+        assert isinstance(production, float)
+        assert production > 100
         local_zone = ZoneInfo(zone)
         for oid in tigo.OBJECT_IDS.values():
             readings = snapshot.readings[f"{sid}_panel_{oid}"]
             assert readings.as_of is not None
             minute = readings.as_of.astimezone(local_zone).replace(tzinfo=None)
             # Read in the zone the system names, the minutes are the placed truth.
-            assert readings.values["panel_power"] == sim.panel_w(oid, minute)
-            assert (readings.values["panel_power"] or 0) > 0
+            watts = readings.values["panel_power"]
+            assert isinstance(watts, float)
+            assert watts == sim.panel_w(oid, minute)
+            assert watts > 0
         served = [sim._source_json(), sim._system_json()]
         assert [body["timezone"] for body in served] == [zone, zone]
         checkin = datetime.fromisoformat(served[0]["last_checkin"])
