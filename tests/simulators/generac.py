@@ -381,7 +381,10 @@ class GeneracSimulator:
         return web.json_response([self._home(home, now, factor) for home in self.homes])
 
     def _home(self, home: SimHome, now: float, factor: float) -> dict[str, Any]:
-        days = (now - 1.7e9) / 86400
+        # Whole local days before today: today's part is `solar_since_midnight`
+        # (a fractional count would add a day's solar twice and drop at midnight).
+        midnight = now - local_hour(now, home.timezone) * 3600
+        days = math.floor((midnight - 1.7e9) / 86400)
         systems = []
         for system in home.systems:
             p = powers(now, system.size, home.timezone)
