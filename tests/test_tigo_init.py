@@ -376,3 +376,14 @@ async def test_layout_websocket_and_diagnostics(
     await hass.config_entries.async_unload(entry.entry_id)
     await client.send_json_auto_id({"type": "sungaze/layout", "entry_id": ENTRY_ID})
     assert not (await client.receive_json())["success"]
+
+
+@pytest.mark.parametrize(("account", "offered"), [("premium", True), ("app", False)])
+async def test_history_option_follows_the_account_kind(
+    hass: HomeAssistant, tigo: TigoSimulator, account: str, offered: bool
+) -> None:
+    """Only a kind that keeps history offers how much of it to import."""
+    entry = make_entry(tigo, account)
+    await setup(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert (CONF_BACKFILL_DAYS in result["data_schema"].schema) is offered
