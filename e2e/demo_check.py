@@ -10,7 +10,8 @@ the system's Chromium headless through Playwright and checks, as a user would:
 3. Add integration -> Sungaze -> SolarEdge, walked to the end against the
    simulator, creates an entry (removed again afterwards);
 4. a device page shows a power value that moves;
-5. /energy shows solar production for today and for yesterday.
+5. /energy shows solar production for today and for yesterday;
+6. the Whole home device shows the combined solar, grid and battery values.
 
 Every step saves a screenshot (``NN-step.png``) in the screenshot folder; a
 failing step saves ``NN-step-FAILED.png`` and prints the page's console errors.
@@ -34,6 +35,7 @@ from playwright.sync_api import Page, sync_playwright
 
 USERNAME, PASSWORD = "demo", "sungaze"
 ADDED_SITE = "Cabin"  # the demo SolarEdge key's site without an entry
+WHOLE_HOME = "Whole home"  # the demo's Home entry (tests/simulators/__main__.py)
 TIMEOUT_MS = int(os.environ.get("SUNGAZE_E2E_TIMEOUT_MS", "60000"))
 
 
@@ -232,6 +234,36 @@ def power_moves(check: Check) -> str:
     raise AssertionError(f"none of {len(powers)} power values changed within 150 s")
 
 
+def whole_home(check: Check) -> str:
+    """The Whole home device page: combined solar, grid and battery, solar > 0."""
+    entries = check.ws({"type": "config_entries/get", "domain": "sungaze"})
+    home = next((e for e in entries if e["title"] == WHOLE_HOME), None)
+    if home is None:
+        raise AssertionError(f"no {WHOLE_HOME!r} entry")
+    registry = check.ws({"type": "config/entity_registry/list"})
+    mine = [e for e in registry if e.get("config_entry_id") == home["entry_id"]]
+    solar = next(
+        (e for e in mine if e["unique_id"].endswith("_production_power")), None
+    )
+    if solar is None:
+        raise AssertionError(
+            f"the Whole home has no solar power: {[e['unique_id'] for e in mine]}"
+        )
+    deadline = time.monotonic() + 120
+    while not _is_number(value := _state(check, solar["entity_id"])):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the Whole home's solar power stays {value!r}")
+        time.sleep(3)
+    check.goto(f"/config/devices/device/{solar['device_id']}")
+    page = check.page
+    for name in ("Solar power", "Grid power", "Self-sufficiency"):
+        page.get_by_text(name, exact=True).first.wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text(re.compile(r"\d\s?k?W\b")).first.wait_for(timeout=TIMEOUT_MS)
+    time.sleep(2)
+    members = len(entries) - 1
+    return f"{solar['entity_id']}: {value} W from {members} entries"
+
+
 def _state(check: Check, entity_id: str) -> str | None:
     result: str | None = check.page.evaluate(
         "id => { const s = document.querySelector('home-assistant').hass.states[id];"
@@ -357,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             check.step("device-power", lambda: power_moves(check))
             check.step("energy", energy(check))
+            check.step("whole-home", lambda: whole_home(check))
         finally:
             browser.close()
     print(

@@ -2,6 +2,7 @@
 
     python -m tests.simulators                  # run until SIGINT / SIGTERM
     python -m tests.simulators --print-entries  # print the demo config entries (JSON)
+                                                # (with --tz: the Whole home's zone)
     python -m tests.simulators --print-place    # where the demo home is now (see below)
     python -m tests.simulators --tz Etc/GMT+7   # run with every simulated site in that zone
 
@@ -46,6 +47,8 @@ from .solaredge import SimSite, second_site
 
 HOST = "127.0.0.1"
 DOMAIN = "sungaze"
+HOME_ID = "demo"
+HOME_NAME = "Whole home"
 
 # The demo's SolarEdge account: the simulator's default key and its default site.
 SOLAREDGE_API_KEY = "SIMULATED-KEY"
@@ -266,12 +269,15 @@ def _entry_for(vendor: Vendor, module: ModuleType, port: int) -> dict[str, Any] 
     return None
 
 
-def demo_entries(ports: dict[str, int] | None = None) -> list[dict[str, Any]]:
+def demo_entries(
+    ports: dict[str, int] | None = None, tz: str | None = None
+) -> list[dict[str, Any]]:
     """Return the config entries the demo needs, one per available simulator.
 
     ``ports`` maps a vendor to the port its simulator listens on (default: the
     fixed ports of ``VENDORS``). Each entry is a dict with ``domain``,
-    ``title``, ``unique_id``, ``data`` and ``options``.
+    ``title``, ``unique_id``, ``data`` and ``options``. A "Whole home" entry
+    combining all of them comes last, its days in ``tz`` (the demo home's).
     """
     ports = ports or {}
     entries: list[dict[str, Any]] = []
@@ -282,6 +288,22 @@ def demo_entries(ports: dict[str, int] | None = None) -> list[dict[str, Any]]:
         entry = _entry_for(vendor, module, ports.get(vendor.vendor, vendor.port))
         if entry is not None:
             entries.append({"options": {}, **entry})
+    if entries:
+        entries.append(
+            {
+                "domain": DOMAIN,
+                "title": HOME_NAME,
+                "unique_id": f"home_{HOME_ID}",
+                "data": {
+                    "vendor": "home",
+                    "home_id": HOME_ID,
+                    "name": HOME_NAME,
+                    "time_zone": tz or "America/Phoenix",
+                },
+                # No member list: every entry, also those added later.
+                "options": {},
+            }
+        )
     return entries
 
 
@@ -393,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.print_entries or args.print_credentials:
         ports = {v.vendor: v.port + args.port_offset for v in VENDORS}
-        found = demo_entries(ports) if args.print_entries else demo_credentials()
+        found = (
+            demo_entries(ports, args.tz) if args.print_entries else demo_credentials()
+        )
         json.dump(found, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0

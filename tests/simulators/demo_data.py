@@ -157,6 +157,8 @@ class Counter:
 
 
 def _metric_key(unique_id: str) -> str | None:
+    if unique_id.startswith("home_"):
+        return None  # the Whole home combines the others: counting it would double
     for key in (*FLOWS, *(k.replace("_lifetime", "_today") for k in FLOWS)):
         if unique_id.endswith(f"_{key}"):
             return key
