@@ -102,3 +102,37 @@ async def test_offer_clears_when_the_user_adds_the_sources(
     assert await async_add_sources(hass, init_solaredge) > 0
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id(init_solaredge)) is None
+
+
+async def test_a_grid_already_on_the_dashboard_is_not_offered_again(
+    hass: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+) -> None:
+    """One grid connection: another meter's grid would be added up with it."""
+    assert await async_setup_component(hass, "repairs", {})
+    energy = await async_get_manager(hass)
+    utility_meter = {
+        "type": "grid",
+        "stat_energy_from": "sensor.utility_import",
+        "stat_energy_to": "sensor.utility_export",
+        "stat_cost": None,
+        "entity_energy_price": None,
+        "number_energy_price": None,
+        "stat_compensation": None,
+        "entity_energy_price_export": None,
+        "number_energy_price_export": None,
+        "cost_adjustment_day": 0.0,
+    }
+    await energy.async_update({"energy_sources": [utility_meter]})
+    solaredge_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(solaredge_entry.entry_id)
+    await hass.async_block_till_done()
+    result = await _fix(hass, solaredge_entry)
+    listed = result["description_placeholders"]["sources"]
+    assert "solar" in listed
+    assert "battery" in listed
+    assert "grid" not in listed
+    await repairs_flow_manager(hass).async_configure(result["flow_id"], {})
+    grids = [s for s in energy.data["energy_sources"] if s["type"] == "grid"]
+    assert [g["stat_energy_from"] for g in grids] == ["sensor.utility_import"]

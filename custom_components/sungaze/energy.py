@@ -228,7 +228,10 @@ async def async_missing_sources(
     """The proposed sources none of whose statistics the dashboard has yet.
 
     A whole home and its members measure the same energy: once the dashboard
-    has the sources of one of them, the other offers nothing.
+    has the sources of one of them, the other offers nothing. A home has one
+    grid connection, which two vendors often both measure (an inverter's meter
+    and the utility's): once the dashboard has a grid source, no other entry's
+    grid is offered, since the dashboard would add both up.
     """
     manager = await async_get_manager(hass)
     current = (manager.data or manager.default_preferences())["energy_sources"]
@@ -240,10 +243,12 @@ async def async_missing_sources(
             and _used_stats(proposed_sources(hass, other)) & used
         ):
             return []
+    has_grid = any(source.get("type") == "grid" for source in current)
     return [
         source
         for source in proposed_sources(hass, entry)
         if not (_used_stats([source]) & used)
+        and not (has_grid and source["type"] == "grid")
     ]
 
 
