@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.energy import async_add_sources, issue_id
-from custom_components.sungaze.model import site_total
+from custom_components.sungaze.model import DeviceKind, site_total
 
 from .conftest import NOON, tick as _tick
 from .simulators.eg4 import EG4Simulator
@@ -65,9 +65,6 @@ async def test_home_combines_two_vendors(
     await hass.config_entries.async_setup(eg4_entry.entry_id)
     await hass.async_block_till_done()
     home_id = await _add_home(hass, grid_member=eg4_entry.entry_id)
-    for s in hass.states.async_all():
-        if "whole_home" in s.entity_id:
-            print("STATE", s.entity_id, s.state)
     solar = float(hass.states.get(SOLAR).state)
     assert solar == pytest.approx(_expected(hass, "production_power"), abs=1)
     assert solar > 0
@@ -229,3 +226,60 @@ async def test_array_sizes_in_the_home_options(
     assert home.options["peak_power"] == {eg: 7.5}  # untouched without a choice
     await _submit(peak_member=eg, peak_power=0)
     assert "peak_power" not in home.options
+
+
+def _levels(hass: HomeAssistant) -> list[tuple[float, float | None]]:
+    """Each member's charge levels and capacities (Wh), from their snapshots."""
+    levels = []
+    for entry in hass.config_entries.async_loaded_entries(DOMAIN):
+        if entry.data["vendor"] == "home":
+            continue
+        snapshot = entry.runtime_data.data
+        kinds = {d.kind for d in snapshot.devices.values()}
+        for device in snapshot.devices.values():
+            if device.kind is DeviceKind.SITE and DeviceKind.BATTERY in kinds:
+                continue  # a site's level repeats its batteries'
+
+            if (readings := snapshot.readings.get(device.id)) is None:
+                continue
+            values = readings.values
+            soc = values.get("battery_state_of_charge")
+            stored = values.get("battery_remaining_energy")
+            if isinstance(soc, int | float):
+                capacity = stored / (soc / 100) if stored and soc else None
+                levels.append((float(soc), capacity))
+    return levels
+
+
+async def test_home_of_three_vendors(
+    hass: HomeAssistant,
+    init_solaredge: MockConfigEntry,
+    init_enphase: MockConfigEntry,
+    eg4_entry: MockConfigEntry,
+) -> None:
+    """SolarEdge, Enphase and EG4: totals, signs, capacity-weighted charge, one grid."""
+    eg4_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(eg4_entry.entry_id)
+    await hass.async_block_till_done()
+    await _add_home(hass, grid_member=init_enphase.entry_id)
+    members = [init_solaredge, init_enphase, eg4_entry]
+    assert all(e.state is ConfigEntryState.LOADED for e in members)
+    solar = float(hass.states.get(SOLAR).state)
+    assert solar == pytest.approx(_expected(hass, "production_power"), abs=1)
+    battery = float(hass.states.get("sensor.whole_home_battery_power").state)
+    assert battery == pytest.approx(_expected(hass, "battery_power"), abs=1)
+    # The grid is the chosen member's alone, though all three measure one.
+    grids = [site_total(e.runtime_data.data, "grid_power") for e in members]
+    assert all(g is not None for g in grids)
+    assert float(hass.states.get(GRID).state) == pytest.approx(grids[1], abs=1)
+    # Consumption from the balance: solar + grid (+ import) + battery (+ discharge).
+    derived = float(hass.states.get("sensor.whole_home_consumption_derived").state)
+    assert derived == pytest.approx(max(solar + grids[1] + battery, 0), abs=2)
+    levels = _levels(hass)
+    assert len(levels) >= 3  # one per member at least
+    if all(c is not None for _, c in levels):
+        expected = sum(s * c for s, c in levels) / sum(c for _, c in levels)
+    else:
+        expected = sum(s for s, _ in levels) / len(levels)
+    soc = float(hass.states.get("sensor.whole_home_battery_state_of_charge").state)
+    assert soc == pytest.approx(expected, abs=0.5)
