@@ -349,6 +349,36 @@ async def test_refused_month_is_held_empty(
     )
 
 
+async def test_unexpected_shape_is_held_empty(
+    eg4: EG4Simulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """An answer without the day list (the shape is UNCONFIRMED): no history, no retry."""
+    freezer.move_to(NOON)
+    connector = connect(eg4, session)
+    eg4.pin(XP, "month_reply", data=None)
+
+    found = totals(await connector.async_history(date(2026, 6, 20)))
+
+    assert {d for d, _ in found} == {INV1, INV2, HOME}
+    assert connector.history_cost(date(2026, 6, 19)) == 0
+    assert connector.diagnostics()["notes"]["monthColumn"] == "unexpected answer shape"
+
+
+async def test_plant_list_refused(
+    eg4: EG4Simulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """Without the plant list the first day is unknown; history still comes."""
+    freezer.move_to(NOON)
+    connector = connect(eg4, session)
+    assert connector.history_cost(TODAY) == 1  # not logged in yet: a guess
+    eg4.fail_next("refused", count=2, path_contains="plant/list")
+
+    assert len(await connector.async_history(date(2026, 6, 20))) == 4 * 6
+
+    assert connector.history_first_day is None
+    assert connector.history_cost(date(2026, 6, 19)) == 0  # not asked again
+
+
 async def test_an_update_that_failed_does_not_stop_history(
     eg4: EG4Simulator, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -515,8 +515,8 @@ class EG4Simulator:
         ``stringly = True``: every number is sent as a string.
         ``pin(serial, endpoint, **fields)``: force raw fields of one endpoint
         (``runtime``, ``energy``, ``battery``, ``module``, ``midbox``,
-        ``month``: every day of a month column); a value of None removes the
-        field.
+        ``month``: every day of a month column, ``month_reply``: the month
+        column's top level); a value of None removes the field.
         ``counter_drop``: 0.1 kWh units subtracted from every lifetime counter
         (a glitch the integration must not publish).
         ``counter_glitch = True``: every lifetime counter reads today's figure
@@ -793,7 +793,7 @@ class EG4Simulator:
         client must skip). Days before the plant's ``created`` date are zeros.
         ``eInvDay`` is a day-level approximation and ``eRecDay``, ``eEpsDay``,
         ``eGenDay`` are 0 (not modelled). ``pin(serial, "month", ...)`` applies
-        to every day's element.
+        to every day's element, ``pin(serial, "month_reply", ...)`` to the top.
         """
         plant, inv = self._require(serial, 6)
         try:
@@ -823,7 +823,7 @@ class EG4Simulator:
                 self._apply_pins(serial, "month", self._column_day(inv, day, tenths))
             )
             day += timedelta(days=1)
-        return {"success": True, "data": rows}
+        return self._apply_pins(serial, "month_reply", {"success": True, "data": rows})
 
     @staticmethod
     def _column_day(
