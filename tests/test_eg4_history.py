@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util.unit_conversion import EnergyConverter
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
+from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS
 from custom_components.sungaze.connectors.base import ConnectionFailedError
 from custom_components.sungaze.connectors.eg4 import EG4Connector
 from custom_components.sungaze.connectors.eg4.history import create_date, month_column
 from custom_components.sungaze.connectors.eg4.parse import Plant, utc_offset
+from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.model import HistorySeries, Snapshot
 
 from .conftest import EG4_PASSWORD, EG4_USERNAME
@@ -442,3 +452,112 @@ def test_open_day_without_an_offset() -> None:
     end = datetime(2026, 6, 22, 12, tzinfo=UTC)
     assert EG4Connector._open(plant, date(2026, 6, 21), end - timedelta(seconds=1))
     assert not EG4Connector._open(plant, date(2026, 6, 21), end)
+
+
+# -- through the backfill --------------------------------------------------------
+
+
+@pytest.fixture
+def mock_recorder_before_hass(async_test_recorder: object) -> None:
+    """The recorder's database must exist before hass starts."""
+
+
+async def _hourly(hass: HomeAssistant, entity_id: str) -> list[dict[str, Any]]:
+    from homeassistant.components.recorder.statistics import statistics_during_period
+    from homeassistant.helpers.recorder import get_instance
+
+    rows = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        NOON - timedelta(days=120),
+        None,
+        {entity_id},
+        "hour",
+        None,
+        {"sum"},
+    )
+    return list(rows.get(entity_id, []))
+
+
+def _day_energy(rows: list[dict[str, Any]], day: date) -> float:
+    """A day's energy from hourly sums (each row's sum is at the end of its hour)."""
+    start, end = (
+        midnight(day).timestamp(),
+        midnight(day + timedelta(days=1)).timestamp(),
+    )
+    before = [r["sum"] for r in rows if r["start"] < start][-1]
+    last = [r["sum"] for r in rows if r["start"] < end][-1]
+    return float(last - before)
+
+
+async def test_backfill_imports_eg4_day_totals(
+    recorder_mock: object,
+    phoenix: HomeAssistant,
+    eg4_entry: MockConfigEntry,
+    eg4: EG4Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An EG4 entry's past week lands in its counters' statistics, ending at sum 0.
+
+    Four requests: the plant list, then June's month column per inverter. A
+    day's hours add up to the simulator's day total (its month column, which
+    is what the live lifetime counter advanced that day); a station's to its
+    inverters' sum. (A week, not the automatic reach: importing months of
+    hours for 24 counters takes the recorder half a minute.)
+    """
+    hass = phoenix
+    freezer.move_to(NOON)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=eg4_entry.unique_id,
+        title=eg4_entry.title,
+        data=dict(eg4_entry.data),
+        options={CONF_BACKFILL_DAYS: 7},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_wait_recording_done(hass)
+
+    backfill = entry.runtime_data.backfill
+    assert backfill is not None
+    assert backfill.done
+    assert backfill.requests == 4
+    assert [(f["serialNum"], f["month"]) for f in sent(eg4, MONTH)] == [
+        (INV1, "6"),
+        (INV2, "6"),
+        (XP, "6"),
+    ]
+    registry = er.async_get(hass)
+    day = date(2026, 6, 18)
+    for device, key, fields in [
+        (INV1, "production_energy_lifetime", ("ePv1Day", "ePv2Day", "ePv3Day")),
+        (XP, "grid_import_energy_lifetime", ("eToUserDay",)),
+        (HOME, "battery_charge_energy_lifetime", ("eChgDay",)),
+    ]:
+        entity_id = registry.async_get_entity_id(
+            "sensor", DOMAIN, f"eg4_{device}_{key}"
+        )
+        assert entity_id is not None
+        state = hass.states.get(entity_id)
+        assert state is not None
+        per_wh = EnergyConverter.convert(
+            1.0, "Wh", state.attributes["unit_of_measurement"]
+        )
+        rows = await _hourly(hass, entity_id)
+        assert rows[-1]["sum"] == pytest.approx(0.0)
+        # Yesterday's last hour with energy (sunlit counters end at sunset).
+        last = midnight(TODAY) - timedelta(hours=1)
+        assert (last - timedelta(hours=6)).timestamp() <= rows[-1]["start"]
+        assert rows[-1]["start"] <= last.timestamp()
+        assert rows[0]["start"] >= midnight(date(2026, 6, 15)).timestamp()
+        sums = [row["sum"] for row in rows]
+        assert sums == sorted(sums)  # never backwards
+        serials = [INV1, INV2] if device == HOME else [device]
+        truth = sum(
+            eg4.month_column(serial, "2026", "6")["data"][day.day - 1][field]
+            for serial in serials
+            for field in fields
+        )
+        assert truth > 0
+        assert _day_energy(rows, day) == pytest.approx(truth * 100 * per_wh)
