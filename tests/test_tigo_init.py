@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
+from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.sensor import data_age
 
@@ -48,9 +49,11 @@ def _noon(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
 
 
 def make_entry(sim: TigoSimulator, account: str = "premium") -> MockConfigEntry:
+    """A Tigo entry on the simulator; no first-setup history (its tests ask for it)."""
     login = PREMIUM if account == "premium" else BASIC
     return MockConfigEntry(
         domain=DOMAIN,
+        options={CONF_BACKFILL_DAYS: 0},
         entry_id=ENTRY_ID,
         title="Home Array",
         unique_id=f"tigo_{SYSTEM_ID}",
@@ -373,3 +376,14 @@ async def test_layout_websocket_and_diagnostics(
     await hass.config_entries.async_unload(entry.entry_id)
     await client.send_json_auto_id({"type": "sungaze/layout", "entry_id": ENTRY_ID})
     assert not (await client.receive_json())["success"]
+
+
+@pytest.mark.parametrize(("account", "offered"), [("premium", True), ("app", False)])
+async def test_history_option_follows_the_account_kind(
+    hass: HomeAssistant, tigo: TigoSimulator, account: str, offered: bool
+) -> None:
+    """Only a kind that keeps history offers how much of it to import."""
+    entry = make_entry(tigo, account)
+    await setup(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert (CONF_BACKFILL_DAYS in result["data_schema"].schema) is offered
