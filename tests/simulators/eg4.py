@@ -131,6 +131,8 @@ class SimPlant:
     inverters: list[SimInverter]
     timezone: str = "America/Phoenix"
     nominal_power_w: int = 19000
+    created: date = date(2025, 5, 5)
+    """The plant list's ``createDate``; the month column has zeros before it."""
 
 
 def default_plants() -> list[SimPlant]:
@@ -487,8 +489,9 @@ class EG4Simulator:
         request, whether it still carried a ``JSESSIONID`` (a client should
         clear its jar first).
         ``runtime(serial)``, ``energy(serial)``, ``battery(serial)``,
-        ``midbox(serial)``, ``parallel_energy(serial)``: the payload the portal
-        would send now.
+        ``midbox(serial)``, ``parallel_energy(serial)``,
+        ``month_column(serial, year, month)``: the payload the portal would
+        send now.
 
     Fault switches:
         ``session_ttl``: sessions expire this long after login (2 h).
@@ -511,8 +514,9 @@ class EG4Simulator:
         omits the live fields.
         ``stringly = True``: every number is sent as a string.
         ``pin(serial, endpoint, **fields)``: force raw fields of one endpoint
-        (``runtime``, ``energy``, ``battery``, ``module``, ``midbox``); a value
-        of None removes the field.
+        (``runtime``, ``energy``, ``battery``, ``module``, ``midbox``,
+        ``month``: every day of a month column, ``month_reply``: the month
+        column's top level); a value of None removes the field.
         ``counter_drop``: 0.1 kWh units subtracted from every lifetime counter
         (a glitch the integration must not publish).
         ``counter_glitch = True``: every lifetime counter reads today's figure
@@ -776,6 +780,74 @@ class EG4Simulator:
                     payload[key] = payload.get(key, 0) + value
                     payload[f"{key}Text"] = f"{payload[key] / 10:.1f}"
         return payload
+
+    def month_column(self, serial: str, year: str, month: str) -> dict[str, Any]:
+        """``inverterChart/monthColumn``: each day's energy of one month, 0.1 kWh.
+
+        The shape is UNCONFIRMED (notes A.4 give none; see the connector's
+        ``history.py``). One element per day from the 1st to today
+        (plant-local); later days are absent. A past day's figures are what
+        the live lifetime counters advanced over it (their 0.1 kWh at the next
+        local midnight minus at this one), so history and live counters join
+        exactly; today's are the ``today*`` figures so far (the open day a
+        client must skip). Days before the plant's ``created`` date are zeros.
+        ``eInvDay`` is a day-level approximation and ``eRecDay``, ``eEpsDay``,
+        ``eGenDay`` are 0 (not modelled). ``pin(serial, "month", ...)`` applies
+        to every day's element, ``pin(serial, "month_reply", ...)`` to the top.
+        """
+        plant, inv = self._require(serial, 6)
+        try:
+            first = date(int(year), int(month), 1)
+        except ValueError as err:
+            raise _Refusal("PARAM_ERROR") from err  # UNCONFIRMED message text
+        params = _params(inv, plant.timezone)
+        now = datetime.now(UTC)
+        today = now.astimezone(ZoneInfo(plant.timezone)).date()
+        rows: list[dict[str, Any]] = []
+        day = first
+        while day.month == first.month and day <= today:
+            if day < plant.created:
+                tenths = dict.fromkeys(_FLOWS, 0)
+            elif day == today:
+                s = _state(inv, plant.timezone, self._sample(now))
+                tenths = {key: _tenths(s.today_wh[key]) for key in _FLOWS}
+            else:
+                start = _prefix(params, day.toordinal())
+                end = _prefix(params, day.toordinal() + 1)
+                tenths = {
+                    key: _tenths(inv.base_wh[key] + end[key])
+                    - _tenths(inv.base_wh[key] + start[key])
+                    for key in _FLOWS
+                }
+            rows.append(
+                self._apply_pins(serial, "month", self._column_day(inv, day, tenths))
+            )
+            day += timedelta(days=1)
+        return self._apply_pins(serial, "month_reply", {"success": True, "data": rows})
+
+    @staticmethod
+    def _column_day(
+        inv: SimInverter, day: date, tenths: dict[str, int]
+    ) -> dict[str, Any]:
+        """One day's element; PV split over the inputs by their shares."""
+        shares = [*inv.string_shares, 0.0, 0.0, 0.0][:3]
+        pv = tenths["pv"]
+        strings = [int(pv * share) for share in shares]
+        last = max((i for i, share in enumerate(shares) if share > 0), default=0)
+        strings[last] += pv - sum(strings)
+        return {
+            "day": day.day,
+            **{f"ePv{n}Day": value for n, value in enumerate(strings, start=1)},
+            "eInvDay": max(pv + tenths["discharge"] - tenths["charge"], 0),
+            "eRecDay": 0,
+            "eChgDay": tenths["charge"],
+            "eDisChgDay": tenths["discharge"],
+            "eEpsDay": 0,
+            "eToGridDay": tenths["export"],
+            "eToUserDay": tenths["import"],
+            "eGenDay": 0,
+            "eConsumptionDay": tenths["load"],
+        }
 
     def battery(self, serial: str) -> dict[str, Any]:
         """``getBatteryInfo`` as the portal would answer now (notes A.9)."""
@@ -1075,7 +1147,7 @@ class EG4Simulator:
                     "currentTimezoneWithMinute": -700,
                     "timezone": "GMT -7",
                     "daylightSavingTime": False,
-                    "createDate": "2025-05-05",
+                    "createDate": plant.created.isoformat(),
                     "noticeFault": False,
                     "noticeWarn": False,
                     "noticeEmail": "",
@@ -1177,6 +1249,10 @@ class EG4Simulator:
         if path == "/WManage/api/inverterOverview/list":
             rows = self._overview(int(form.get("plantId", "-1") or -1))
             return {"success": True, "total": len(rows), "rows": rows}
+        if path == "/WManage/api/inverterChart/monthColumn":
+            return self.month_column(
+                serial, form.get("year", ""), form.get("month", "")
+            )
         handlers = {
             "/WManage/api/inverter/getInverterRuntime": self.runtime,
             "/WManage/api/inverter/getInverterEnergyInfo": self.energy,

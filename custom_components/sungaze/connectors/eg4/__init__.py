@@ -13,7 +13,12 @@ for Python 3.12/3.13 only. This client is small and hand-written instead.
 
 Layout: `tables` (portals, endpoints, scales, mode codes), `client` (the
 portal session and its failure handling), `parse` (answers into the model),
-`connector` (which requests an update makes; the snapshot).
+`history` (the daily month column, for the first-setup backfill),
+`connector` (which requests an update makes; the snapshot; the history).
+
+History days are the plant's days (the portal's); the backfill spreads them
+over Home Assistant's local day of the same date, which is the same day when
+Home Assistant's time zone is the plant's (the portal names no zone).
 
 Readings per inverter (runtime + energy): PV power per string and total, AC
 output, grid power (+ import), load, battery power (+ discharge), SOC, battery

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Mapping
+from contextvars import ContextVar
 from http import HTTPStatus
 import logging
 from typing import Any
@@ -43,6 +44,10 @@ from ..http import HttpConnector, HttpResponse
 from .tables import HEADERS, LOGIN, LOGIN_FORM, TRANSIENT
 
 _LOGGER = logging.getLogger(__name__)
+
+HISTORY: ContextVar[bool] = ContextVar("eg4_history", default=False)
+"""Set while history calls run: they are no part of a live update, so that
+update's failure does not stop them (and theirs does not stop it)."""
 
 
 class Refused(BadPayloadError):
@@ -115,7 +120,7 @@ class EG4Session(HttpConnector):
 
     def _before_send(self, method: str, url: str) -> None:
         """Send nothing more once this update has failed."""
-        if self._abort is not None:
+        if self._abort is not None and not HISTORY.get():
             raise self._abort
 
     def _check_status(self, response: HttpResponse, path: str) -> None:

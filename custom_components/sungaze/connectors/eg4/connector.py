@@ -7,20 +7,30 @@ inverters in parallel plus a GridBOSS: 6 a minute and 2 every 5 minutes, about
 9,200 a day; logins come on top, one per portal session (~2 h). At most 3
 requests are in flight per account (eg4_web_monitor's self-limit, #533). The
 first data call of an update goes alone, so a failing portal costs one request.
+
+History (first-setup backfill): one month column per inverter and month
+(`history.py`), held in memory, serves every past day of that month; the plant
+list is asked once for the plants' `createDate`. A station with two or more
+inverters gets its counters' days as the sum of its inverters' days (its live
+counters are the parallel-group aggregate plus standalone inverters, INFERRED
+to be that sum; no extra request). A GridBOSS gets none: its counters are its
+own CT measurements and the month column is documented for inverters only.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from ...model import Device, DeviceKind, Readings, Site, Snapshot
+from ...model import Device, DeviceKind, HistorySeries, Readings, Site, Snapshot
 from ..base import (
     AccountInfo,
     AuthFailedError,
@@ -31,7 +41,8 @@ from ..base import (
     RequestLimiter,
     SungazeError,
 )
-from .client import EG4Session, Refused
+from .client import HISTORY, EG4Session, Refused
+from .history import Month, create_date, month_column
 from .parse import Parser, Plant, as_list, groups
 from .tables import (
     BATTERY,
@@ -40,14 +51,31 @@ from .tables import (
     DEFAULT_URL,
     ENERGY,
     GRIDBOSS,
+    INSTALLER_ROLES,
     INVERTER,
     MIDBOX,
+    MONTH_COLUMN,
+    MONTHS_KEPT,
     OVERVIEW,
     PARALLEL,
+    PARALLEL_MIN,
+    PLANTS_INSTALLER,
+    PLANTS_VIEWER,
     RUNTIME,
 )
 
 type Call = Callable[[], Awaitable[Any]]
+
+LATEST_OFFSET = timedelta(hours=-12)
+"""Without a plant's offset, a day counts as over once it is over everywhere."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One inverter's month column and when it was fetched."""
+
+    fetched: datetime
+    days: Month
 
 
 class EG4Connector(EG4Session):
@@ -82,6 +110,9 @@ class EG4Connector(EG4Session):
         self.parser = Parser()
         self._plants: dict[str, Plant] = {}
         self._notes: dict[str, str] = {}
+        self._role = ""
+        self._months: OrderedDict[tuple[str, int, int], _Held] = OrderedDict()
+        self._dates_asked = False
 
     @classmethod
     def from_config(
@@ -103,6 +134,7 @@ class EG4Connector(EG4Session):
 
     def _logged_in(self, payload: Mapping[str, Any]) -> None:
         self._plants = self.parser.tree(payload, self._plants)
+        self._role = str(payload.get("role") or "").upper()
 
     @property
     def cost(self) -> PollCost:
@@ -336,6 +368,144 @@ class EG4Connector(EG4Session):
             members = {unit.serial: group for unit in plant.inverters}
         plant.members = members
 
+    # -- history ----------------------------------------------------------------
+
+    history_requests_per_day: ClassVar[int] = 1
+    """One month column per inverter serves its month: see `history_cost`."""
+
+    @staticmethod
+    def _open(plant: Plant, day: date, now: datetime) -> bool:
+        """Whether the plant-local `day` had not ended at `now`."""
+        offset = plant.offset if plant.offset is not None else LATEST_OFFSET
+        return now < datetime.combine(day + timedelta(days=1), time(), UTC) - offset
+
+    def _wanted(self, day: date, now: datetime) -> list[Plant]:
+        """The chosen plants whose `day` is complete and not before their creation."""
+        return [
+            plant
+            for plant in (self._selected() if self._plants else [])
+            if not (plant.created and day < plant.created)
+            and not self._open(plant, day, now)
+        ]
+
+    def _held(self, plant: Plant, serial: str, day: date) -> Month | None:
+        """The month column holding `day` complete, if fetched already."""
+        held = self._months.get((serial, day.year, day.month))
+        if held is None or self._open(plant, day, held.fetched):
+            return None  # never fetched, or `day` was still open then
+        return held.days
+
+    def history_cost(self, day: date) -> int:
+        """Requests `async_history(day)` sends now: months not held, the plant list once."""
+        if not self._plants:
+            return self.history_requests_per_day
+        now = datetime.now(UTC)
+        return int(not self._dates_asked) + sum(
+            self._held(plant, unit.serial, day) is None
+            for plant in self._wanted(day, now)
+            for unit in plant.inverters
+        )
+
+    @property
+    def history_first_day(self) -> date | None:
+        """The oldest chosen plant's `createDate`, once the plant list told it."""
+        dates = [plant.created for plant in self._selected()] if self._plants else []
+        if not dates or None in dates:
+            return None
+        return min(d for d in dates if d is not None)
+
+    async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
+        """Each inverter's (and station's) counters' energy of one complete plant-local day.
+
+        A day still open (today) or before the plant's creation gives nothing.
+        """
+        token = HISTORY.set(True)
+        try:
+            await self._ensure_login()
+            if not self._dates_asked:
+                await self._plant_dates()
+            now = datetime.now(UTC)
+            series: list[HistorySeries] = []
+            for plant in self._wanted(day, now):
+                serials = [unit.serial for unit in plant.inverters]
+                months = await self._gather(
+                    [self._month(plant, serial, day, now) for serial in serials]
+                )
+                figures = {
+                    serial: month[day.day]
+                    for serial, month in zip(serials, months, strict=True)
+                    if day.day in month
+                }
+                series += [
+                    HistorySeries(device_id=serial, key=key, day_total=wh)
+                    for serial, values in figures.items()
+                    for key, wh in values.items()
+                ]
+                if len(serials) >= PARALLEL_MIN and len(figures) == len(serials):
+                    # The station's counters cover all its inverters.
+                    keys = set.intersection(*(set(v) for v in figures.values()))
+                    series += [
+                        HistorySeries(
+                            device_id=plant.id,
+                            key=key,
+                            day_total=round(sum(v[key] for v in figures.values()), 6),
+                        )
+                        for key in sorted(keys)
+                    ]
+            return tuple(series)
+        finally:
+            HISTORY.reset(token)
+
+    async def _month(
+        self, plant: Plant, serial: str, day: date, now: datetime
+    ) -> Month:
+        """One inverter's month column holding `day` (fetched once, then held)."""
+        if (days := self._held(plant, serial, day)) is not None:
+            self._months.move_to_end((serial, day.year, day.month))
+            return days
+        form = {"serialNum": serial, "year": str(day.year), "month": str(day.month)}
+        try:
+            payload = await self._call_renewing(MONTH_COLUMN, form)
+        except Refused as err:
+            # Held empty: a refusal must not cost a request on every later day.
+            self._log_once("refused_month", f"{err}; no history for that inverter")
+            self._notes["monthColumn"] = "refused by the portal for a device"
+            parsed: Month | None = {}
+        else:
+            parsed = month_column(payload)
+        if parsed is None:
+            self._log_once(
+                "month_shape", "EG4 month column has an unexpected shape; no history"
+            )
+            self._notes["monthColumn"] = "unexpected answer shape"
+            parsed = {}
+        self._months[(serial, day.year, day.month)] = _Held(fetched=now, days=parsed)
+        while len(self._months) > MONTHS_KEPT:
+            self._months.popitem(last=False)
+        return parsed
+
+    async def _plant_dates(self) -> None:
+        """Learn the plants' `createDate` from the plant list (once)."""
+        path = PLANTS_INSTALLER if self._role in INSTALLER_ROLES else PLANTS_VIEWER
+        try:
+            payload = await self._call_renewing(
+                path,
+                {
+                    "sort": "createDate",
+                    "order": "desc",
+                    "searchText": "",
+                    "page": "1",
+                    "rows": str(max(20, len(self._plants))),
+                },
+            )
+        except Refused:
+            payload = {}
+        for row in as_list(payload.get("rows")):
+            plant = self._plants.get(str(row.get("plantId") or row.get("id") or ""))
+            if plant is not None:
+                plant.created = create_date(row.get("createDate"))
+        self._dates_asked = True
+
     def diagnostics(self) -> dict[str, Any]:
         """Request counters by endpoint, session renewals and notes; no identities."""
         banks = self.parser.banks
@@ -347,6 +517,7 @@ class EG4Connector(EG4Session):
             "stations": len(self._selected()) if self._plants else 0,
             "battery_banks": len(banks),
             "battery_modules": sum(len(bank.modules) for bank in banks.values()),
+            "history_months_held": len(self._months),
             "refused_endpoints": sorted(
                 {path.rsplit("/", 1)[-1] for path, _ in self._refused}
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 import logging
 from typing import Any
 
@@ -54,6 +54,10 @@ class Plant:
     """Parallel group -> the serial the portal names first in it."""
     members: dict[str, str] | None = None
     """Inverter serial -> its parallel group (overview list); None: not asked yet."""
+    offset: timedelta | None = None
+    """The plant's current UTC offset (login tree), which its days follow."""
+    created: date | None = None
+    """The plant's `createDate` (plant list), asked for the history only."""
 
     @property
     def inverters(self) -> list[Unit]:
@@ -123,6 +127,8 @@ class Parser:
                 units=units,
                 groups=groups,
                 members=old.members if old and old.groups == groups else None,
+                offset=utc_offset(item),
+                created=old.created if old else None,
             )
         return plants
 
@@ -378,6 +384,19 @@ def groups(plant: Plant) -> dict[str, list[str]]:
         for group, serials in found.items()
         if len(serials) >= PARALLEL_MIN
     }
+
+
+def utc_offset(item: Mapping[str, Any]) -> timedelta | None:
+    """A plant's `timezoneHourOffset`/`timezoneMinuteOffset` (login tree), if sane.
+
+    The minutes' sign for offsets such as -9:30 is UNCONFIRMED: they are taken
+    to lie on the hours' side whatever their sign.
+    """
+    hours = as_float(item.get("timezoneHourOffset"))
+    if hours is None or not -14 <= hours <= 14:  # the world's zones
+        return None
+    minutes = abs(as_float(item.get("timezoneMinuteOffset")) or 0.0)
+    return timedelta(hours=hours, minutes=-minutes if hours < 0 else minutes)
 
 
 def module_serial(item: Mapping[str, Any]) -> str | None:

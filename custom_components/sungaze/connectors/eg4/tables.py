@@ -47,6 +47,11 @@ ENERGY: Final = "/WManage/api/inverter/getInverterEnergyInfo"
 PARALLEL: Final = "/WManage/api/inverter/getInverterEnergyInfoParallel"
 BATTERY: Final = "/WManage/api/battery/getBatteryInfo"
 MIDBOX: Final = "/WManage/api/midbox/getMidboxRuntime"
+MONTH_COLUMN: Final = "/WManage/api/inverterChart/monthColumn"
+PLANTS_VIEWER: Final = "/WManage/web/config/plant/list/viewer"
+PLANTS_INSTALLER: Final = "/WManage/web/config/plant/list"
+INSTALLER_ROLES: Final = frozenset({"INSTALLER", "I_ASSISTANT"})
+"""Roles that must list plants on the installer path (notes A.4)."""
 
 # Every EG4 scale (notes A.7-A.11) in one table: vendor field -> (metric, factor
 # to our unit). 0.1 V, 0.01 Hz, 0.1 kWh (x100 -> Wh), 0.01 V module totals, mV
@@ -125,6 +130,21 @@ DERIVED: Final[
         "consumption_energy_lifetime": (("eLoadTotalL1", "eLoadTotalL2"), (), 100.0),
     },
 }
+# Month column (daily history): lifetime metric -> the day fields adding up to
+# its day's energy, 0.1 kWh (x100 -> Wh). Field names and the 0.1 kWh unit are
+# UNCONFIRMED (see `history.py`); PV is the sum of the string inputs present.
+MONTH_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "production_energy_lifetime": tuple(f"ePv{n}Day" for n in range(1, 7)),
+    "battery_charge_energy_lifetime": ("eChgDay",),
+    "battery_discharge_energy_lifetime": ("eDisChgDay",),
+    "grid_export_energy_lifetime": ("eToGridDay",),
+    "grid_import_energy_lifetime": ("eToUserDay",),
+    "consumption_energy_lifetime": ("eConsumptionDay",),
+}
+MONTH_SCALE: Final = 100.0
+MONTHS_KEPT: Final = 36
+"""Month columns held in memory (inverter-months); the backfill walks back in order."""
+
 # Firmware-dependent names of the house load, best first.
 LOAD_FIELDS: Final = ("consumptionPower", "consumptionPower114", "pLoad170")
 # Station totals: summed over inverters.
