@@ -189,7 +189,7 @@ async def test_auto_reach_spends_only_spare_quota(
         datetime.fromisoformat("2026-08-01T00:00:00+00:00") - dt_util.utcnow()
     ) / timedelta(days=1)
     live_need = budget.per_month * (1 - budget.reserve) / 31 * days_left
-    # It stopped for quota, long before two years, and left the live plan whole.
+    # It stopped for quota, long before a year, and left the live plan whole.
     assert 50 < backfill.requests < 120
     assert limiter.month_left >= live_need + budget.per_month * budget.reserve / 2 - 4
     assert not backfill.done

@@ -61,8 +61,11 @@ if TYPE_CHECKING:
 
 CONF_BACKFILL_DAYS: Final = "backfill_days"
 """Option: how many past days to import at first setup (0: none; unset: auto)."""
-AUTO_DAYS: Final = 730
-"""Farthest the automatic reach goes back (two years)."""
+AUTO_DAYS: Final = 366
+"""Farthest the automatic reach goes back: a year, for year-on-year views, with a
+bounded number of rows where no quota stops it (EG4: 24 counters, ~210k rows)."""
+MAX_DAYS: Final = 730
+"""Farthest the option may ask for."""
 AUTO_PERIOD: Final = timedelta(days=7)
 """The automatic reach ends a week after the first run, wherever it got to."""
 MAX_DAYS_PER_RUN: Final = 62

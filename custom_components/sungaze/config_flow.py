@@ -23,7 +23,7 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
-from .backfill import AUTO_DAYS as MAX_BACKFILL_DAYS, CONF_BACKFILL_DAYS
+from .backfill import CONF_BACKFILL_DAYS, MAX_DAYS as MAX_BACKFILL_DAYS
 from .connectors import CONNECTORS
 from .const import CONF_MIN_INTERVAL, CONF_VENDOR, DOMAIN
 from .coordinator import SungazeConfigEntry, min_sustainable_minutes
