@@ -1295,12 +1295,6 @@ class EnphaseSimulator:
                 "Unprocessable Entity",
                 "Invalid request because of 'Invalid date'",
             ) from None
-        if by_date and granularity in ("day", "week"):
-            days = 7 if granularity == "week" else 1
-            local = start.astimezone(tz).date() + timedelta(days=days)
-            stop = datetime.combine(local, time(), tz).astimezone(UTC)
-        else:
-            stop = start + timedelta(seconds=span)
         first = datetime.combine(system.operational, time(), tz).astimezone(UTC)
         cut = self.cutoff(system)
         if start < now - _OLDEST or (
@@ -1311,11 +1305,17 @@ class EnphaseSimulator:
                 "Unprocessable Entity",
                 "Invalid request because of 'Requested date range is invalid for "
                 f"this system. {{:start_at=>{int(start.timestamp())}, :end_at=>"
-                f"{int((limit or stop).timestamp())}, :first_interval=>"
+                f"{int((limit or start).timestamp())}, :first_interval=>"
                 f"{int(first.timestamp())}, :last_interval=>{int(cut.timestamp())}}}'",
             )
         start = max(start, first)
         start = datetime.fromtimestamp(math.ceil(start.timestamp() / step) * step, UTC)
+        if by_date and granularity in ("day", "week"):
+            days = 7 if granularity == "week" else 1
+            local = start.astimezone(tz).date() + timedelta(days=days)
+            stop = datetime.combine(local, time(), tz).astimezone(UTC)
+        else:
+            stop = start + timedelta(seconds=span)
         end = min(now, stop, cut, limit or stop)
         end = max(end, start)
         if by_date:

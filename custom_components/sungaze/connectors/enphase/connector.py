@@ -959,13 +959,14 @@ class EnphaseConnector(EnphaseClient):
         """One telemetry window from local midnight of `start`; hours kept."""
         state = self._history_state(system)
         tag = f"{source.name}@{start}" if source.granularity == "day" else source.name
-        state.tried.add(tag)
         payload = await self._optional(
             system,
             source.name,
             f"/systems/{system.site.id}/{source.name}",
             {"start_date": start.isoformat(), "granularity": source.granularity},
         )
+        # Only an answer (or a refusal) settles it: a typed error retries later.
+        state.tried.add(tag)
         tz = self._zone(system)
         begin = datetime.combine(start, datetime.min.time(), tz)
         days = 1 if source.granularity == "day" else HOURLY_DAYS
@@ -992,13 +993,13 @@ class EnphaseConnector(EnphaseClient):
     ) -> None:
         """A whole daily series from the first day to today."""
         state = self._history_state(system)
-        state.series_tried.add(series.name)
         params = {"end_date": today.isoformat()}
         if (first := self._history_first(system)) is not None:
             params["start_date"] = first.isoformat()
         payload = await self._optional(
             system, series.name, f"/systems/{system.site.id}/{series.name}", params
         )
+        state.series_tried.add(series.name)
         if not isinstance(payload, Mapping):
             return
         start = parse_date(payload.get("start_date"))
