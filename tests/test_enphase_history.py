@@ -7,7 +7,19 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util import dt as dt_util
+from homeassistant.util.unit_conversion import EnergyConverter
 import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
 from custom_components.sungaze.connectors.base import (
     ConnectionFailedError,
@@ -20,6 +32,7 @@ from custom_components.sungaze.connectors.enphase.history import (
     PRODUCTION_METER,
     complete_hours,
 )
+from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.model import HistorySeries
 
 from .conftest import ENPHASE_SYSTEM_ID, NOON
@@ -464,3 +477,86 @@ async def test_simulator_telemetry_rules(
         assert body["intervals"] == []
     finally:
         await sim.stop()
+
+
+# -- the backfill with an Enphase entry (recorder) ----------------------------------
+
+
+@pytest.fixture
+def mock_recorder_before_hass(async_test_recorder: object) -> None:
+    """The recorder's database must exist before hass starts."""
+
+
+async def _rows(hass: HomeAssistant, entity_id: str, start: datetime) -> list[dict]:
+    from homeassistant.components.recorder.statistics import statistics_during_period
+    from homeassistant.helpers.recorder import get_instance
+
+    rows = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        start,
+        None,
+        {entity_id},
+        "hour",
+        None,
+        {"sum"},
+    )
+    return rows.get(entity_id, [])
+
+
+async def test_backfill_imports_and_joins_for_enphase(
+    recorder_mock: object,
+    phoenix: HomeAssistant,
+    enphase_entry: MockConfigEntry,
+    enphase: EnphaseSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Seven days of every counter land hourly, end at sum 0 and match the days."""
+    hass = phoenix
+    freezer.move_to(NOON)
+    enphase_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(enphase_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    backfill = enphase_entry.runtime_data.backfill
+    assert backfill is not None
+    sent = len(enphase.api_calls)
+    # Watt: 10 requests a minute, half kept for live updates: the import waits.
+    for _ in range(12):
+        freezer.tick(timedelta(seconds=61))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    await async_wait_recording_done(hass)
+    history_calls = [
+        p
+        for p in enphase.api_calls[sent:]
+        if "telemetry/" in p.split("/systems/")[-1] or p.endswith("_telemetry")
+    ]
+    assert len(history_calls) == 5  # one week of every counter
+
+    registry = er.async_get(hass)
+    session = async_get_clientsession(hass)
+    boundary = NOON
+    yesterday = (dt_util.as_local(boundary) - timedelta(days=1)).date()
+    start = dt_util.start_of_local_day(yesterday)
+    end = start + timedelta(days=1)
+    for key, (name, array) in SERIES.items():
+        entity_id = registry.async_get_entity_id(
+            "sensor", DOMAIN, f"enphase_{HOME}_{key}"
+        )
+        assert entity_id is not None, key
+        rows = await _rows(hass, entity_id, boundary - timedelta(days=8))
+        assert rows, key
+        assert rows[-1]["start"] < boundary.timestamp()
+        assert rows[-1]["sum"] == pytest.approx(0.0)
+        sums = [row["sum"] for row in rows]
+        assert sums == sorted(sums), key  # never backwards
+        # Seven local days (today's complete hours included), hour by hour.
+        assert rows[0]["start"] == (start - timedelta(days=5)).timestamp()
+        state = hass.states.get(entity_id)
+        assert state is not None
+        unit = state.attributes["unit_of_measurement"]
+        scale = EnergyConverter.convert(1.0, "Wh", unit)
+        before = [r["sum"] for r in rows if r["start"] < start.timestamp()][-1]
+        last = [r["sum"] for r in rows if r["start"] < end.timestamp()][-1]
+        truth = (await daily(session, enphase, name, array))[yesterday]
+        assert last - before == pytest.approx(truth * scale), key
