@@ -390,6 +390,46 @@ async def test_flat_and_nested_grid_intervals_agree(
         assert len(results[0][key].points) == 24
 
 
+async def test_odd_answers_are_skipped_not_invented(
+    session: ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """Garbled telemetry or series: that counter falls back or stays out."""
+    freezer.move_to(NOON)
+    sim = await started()
+    try:
+        client = connector(session, sim, plan="kilowatt")
+        assert client.history_first_day is None
+        assert client.history_cost(TODAY) == 5  # nothing known yet: the worst case
+        assert await client.async_history(TODAY + timedelta(days=1)) == ()
+        assert client.history_first_day == date(2025, 11, 3)
+        assert await client.async_history(date(2025, 11, 2)) == ()
+        sim.transform["telemetry/production_meter"] = lambda b: {
+            **b,
+            "intervals": "n/a",
+        }
+        sim.transform["energy_export_telemetry"] = lambda b: {
+            **b,
+            "intervals": [[{"wh_exported": 5}, "x"], {"end_at": "soon"}],
+        }
+        sim.transform["telemetry/battery"] = lambda b: {
+            **b,
+            "intervals": [{**i, "charge": "n/a"} for i in b["intervals"]],
+        }
+        sim.malformed = {"series"}
+        yesterday = TODAY - timedelta(days=1)
+        found = by_key(await client.async_history(yesterday))
+        # Production refused, and its series unreadable: left out entirely.
+        assert "production_energy_lifetime" not in found
+        assert "grid_export_energy_lifetime" not in found
+        assert "battery_charge_energy_lifetime" not in found
+        assert len(found["battery_discharge_energy_lifetime"].points) == 24
+        assert len(found["consumption_energy_lifetime"].points) == 24
+        # Older days: every series garbled, so nothing at all.
+        assert await client.async_history(TODAY - timedelta(days=20)) == ()
+    finally:
+        await sim.stop()
+
+
 def test_late_micro_inverters_end_the_complete_hours() -> None:
     """Fewer devices reporting in the last hours: those hours wait."""
     now = datetime(2026, 6, 21, 20, 0, tzinfo=UTC)
