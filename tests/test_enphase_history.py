@@ -273,6 +273,13 @@ async def test_plan_refusal_falls_back_to_day_totals(
         assert charge.day_total == truth[yesterday]
         assert found["production_energy_lifetime"].points
         assert client.history_cost(yesterday - timedelta(days=1)) == 0
+        # A series refused too: that counter's old days stay out, the rest come.
+        sim.watt_excludes.add("energy_import_lifetime")
+        freezer.tick(timedelta(seconds=61))
+        old = by_key(await history(client, TODAY - timedelta(days=10), freezer))
+        assert "grid_import_energy_lifetime" not in old
+        assert old["production_energy_lifetime"].day_total
+        assert old["battery_charge_energy_lifetime"].day_total
         freezer.tick(timedelta(seconds=61))
         notes = (await client.async_fetch()).notes
         assert "telemetry/battery" in notes
