@@ -437,6 +437,39 @@ async def test_odd_answers_are_skipped_not_invented(
         await sim.stop()
 
 
+async def test_half_hour_zone_hours_belong_to_one_day(
+    session: ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """UTC hours in a +09:30 zone: each counted once, on the day it starts."""
+    freezer.move_to(NOON)
+    zone = ZoneInfo("Australia/Adelaide")
+    sim = await started(SimSystem(timezone="Australia/Adelaide"))
+    try:
+        client = connector(session, sim, plan="kilowatt")
+        today = NOON.astimezone(zone).date()
+        seen: list[datetime] = []
+        for back in range(1, HOURLY_DAYS):
+            day = today - timedelta(days=back)
+            found = by_key(await history(client, day, freezer))
+            points = found["production_energy_lifetime"].points
+            assert all(p.start.minute == 0 for p in points)
+            assert {p.start.astimezone(zone).date() for p in points} == {day}
+            # Local xx:30 starts; the window's first half-hour is in no hour.
+            assert len(points) == 24
+            seen.extend(p.start for p in points)
+        assert len(seen) == len(set(seen))
+        system = sim.systems[int(HOME)]
+        first, last = min(seen), max(seen) + timedelta(hours=1)
+        total = 0.0
+        for back in range(1, HOURLY_DAYS):
+            for series in await client.async_history(today - timedelta(days=back)):
+                if series.key == "production_energy_lifetime":
+                    total += sum(p.value for p in series.points)
+        assert total == sim._flow_wh(system, "pv", first, last)
+    finally:
+        await sim.stop()
+
+
 def test_late_micro_inverters_end_the_complete_hours() -> None:
     """Fewer devices reporting in the last hours: those hours wait."""
     now = datetime(2026, 6, 21, 20, 0, tzinfo=UTC)
