@@ -1,6 +1,7 @@
 """History from the first minute: SolarEdge's past hours imported at first setup."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
@@ -16,7 +17,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS
+from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS, day_hours, spread_day
 
 from .conftest import NOON, SITE_ID, SOLAREDGE_KEY
 from .simulators.solaredge import SolarEdgeSimulator
@@ -80,6 +81,9 @@ async def test_backfill_imports_and_joins(
     """Seven past days land hourly, end at sum 0, and the first compiled hour joins."""
     hass = phoenix
     solaredge_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        solaredge_entry, options={CONF_BACKFILL_DAYS: 7}
+    )
     await hass.config_entries.async_setup(solaredge_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     backfill = solaredge_entry.runtime_data.backfill
@@ -158,3 +162,77 @@ async def test_backfill_can_be_switched_off(
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.runtime_data.backfill.requests == 0
+
+
+async def test_auto_reach_spends_only_spare_quota(
+    recorder_mock: object,
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Without the option, history takes only what the live plan leaves, for a week."""
+    hass = phoenix
+    # The first half hour of a month: the live plan needs almost all of it.
+    freezer.move_to("2026-07-01T00:30:00+00:00")
+    solaredge_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(solaredge_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for _ in range(40):
+        freezer.tick(timedelta(seconds=61))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    backfill = solaredge_entry.runtime_data.backfill
+    limiter = solaredge_entry.runtime_data.connector.limiter
+    budget = limiter.budget
+    assert budget.per_month == 2000
+    days_left = (
+        datetime.fromisoformat("2026-08-01T00:00:00+00:00") - dt_util.utcnow()
+    ) / timedelta(days=1)
+    live_need = budget.per_month * (1 - budget.reserve) / 31 * days_left
+    # It stopped for quota, long before two years, and left the live plan whole.
+    assert 50 < backfill.requests < 120
+    assert limiter.month_left >= live_need + budget.per_month * budget.reserve / 2 - 4
+    assert not backfill.done
+    # A week later the automatic reach ends where it got to.
+    calls = len(solaredge.calls)
+    freezer.tick(timedelta(days=8))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    history = [p for _, p in solaredge.calls[calls:] if "HOUR" in p]
+    assert not history  # the week was over when its next run came
+    freezer.tick(timedelta(seconds=61))  # the live catch-up's minute window
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await hass.config_entries.async_reload(solaredge_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert solaredge_entry.state.name == "LOADED", solaredge_entry.reason
+    assert solaredge_entry.runtime_data.backfill.done
+    assert solaredge_entry.runtime_data.backfill.requests == 0
+    assert not [p for _, p in solaredge.calls[calls:] if "HOUR" in p]
+
+
+def test_spread_day_follows_the_sun() -> None:
+    """A day's total lands in daylight hours, sums exactly, and flat without a sun."""
+    zone = ZoneInfo("America/Phoenix")
+    hours = day_hours(date(2026, 6, 1), zone)
+    assert len(hours) == 24
+    rise = datetime(2026, 6, 1, 5, 20, tzinfo=zone)
+    set_ = datetime(2026, 6, 1, 19, 40, tzinfo=zone)
+    parts = spread_day(12_000.0, hours, (rise, set_))
+    assert sum(v for _, v in parts) == pytest.approx(12_000.0)
+    assert all(rise - timedelta(hours=1) < h < set_ for h, _ in parts)
+    best = max(parts, key=lambda p: p[1])[0].astimezone(zone)
+    assert best.hour in (11, 12)  # solar noon, half-way between rise and set
+    flat = spread_day(2_400.0, hours, None)
+    assert [v for _, v in flat] == pytest.approx([100.0] * 24)
+
+
+def test_day_hours_across_daylight_saving() -> None:
+    """Site-local days of 23 and 25 hours keep every hour once."""
+    zone = ZoneInfo("Europe/Berlin")
+    assert len(day_hours(date(2026, 3, 29), zone)) == 23
+    autumn = day_hours(date(2026, 10, 25), zone)
+    assert len(autumn) == 25
+    assert len(set(autumn)) == 25
+    assert spread_day(0.0, [], None) == []

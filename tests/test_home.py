@@ -198,3 +198,45 @@ async def test_energy_offer_is_for_the_home_or_its_members(
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id(home)) is None
     assert await async_add_sources(hass, home) == 0
+
+
+async def test_array_sizes_in_the_home_options(
+    hass: HomeAssistant, init_solaredge: MockConfigEntry, eg4_entry: MockConfigEntry
+) -> None:
+    """Each member's size and its source are listed; one is set, then cleared."""
+    eg4_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(eg4_entry.entry_id)
+    await hass.async_block_till_done()
+    se, eg = init_solaredge.entry_id, eg4_entry.entry_id
+    home_id = await _add_home(hass)
+    home = hass.config_entries.async_get_entry(home_id)
+    assert home is not None
+
+    async def _submit(**form: object) -> dict:
+        result = await hass.config_entries.options.async_init(home_id)
+        assert result["type"] is FlowResultType.FORM
+        labels = {
+            o["value"]: o["label"]
+            for o in result["data_schema"].schema["peak_member"].config["options"]
+        }
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"members": [se, eg], "grid_member": "auto", **form}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        return labels
+
+    labels = await _submit(peak_member=eg, peak_power=7.5)
+    peak_w = init_solaredge.runtime_data.data.sites[
+        next(iter(init_solaredge.runtime_data.data.sites))
+    ].peak_power_w
+    assert (
+        labels[se] == f"{init_solaredge.title} ({peak_w / 1000:g} kWp, from the vendor)"
+    )
+    assert home.options["peak_power"] == {eg: 7.5}
+    assert "members" not in home.options  # every entry: later ones too
+    labels = await _submit()
+    assert labels[eg] == f"{eg4_entry.title} (7.5 kWp, set here)"
+    assert home.options["peak_power"] == {eg: 7.5}  # untouched without a choice
+    await _submit(peak_member=eg, peak_power=0)
+    assert "peak_power" not in home.options

@@ -21,6 +21,7 @@ from custom_components.sungaze.planner import (
     Daylight,
     backoff_delay,
     daily_allowance,
+    history_spare,
     next_month_start,
     plan_interval,
     steady_allowance,
@@ -236,3 +237,35 @@ def test_backoff_grows_and_is_bounded() -> None:
     assert backoff_delay(5, retry_after=30) == timedelta(minutes=16)
     # A stray month-long Retry-After must not take the entry out for weeks.
     assert backoff_delay(1, retry_after=20 * 86400) == BACKOFF_MAX
+
+
+def test_history_spare_leaves_the_live_plan_whole() -> None:
+    """History gets what the even rate leaves to the period's end, less half the reserve."""
+    budget = RequestBudget(per_month=2000, reserve=0.1)
+    now = datetime.now(UTC)  # the limiter counts in the current month and day
+    month, day = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")
+    days_left = (next_month_start(now) - now) / timedelta(days=1)
+    # With the live plan on its even rate, about 100 (half the reserve) is left.
+    used = round(2000 - 1800 / 31 * days_left - 200)
+    even = RequestLimiter(budget, month=month, month_used=used)
+    assert history_spare(budget, even, now) == pytest.approx(100.0, abs=1)
+    # A fresh month early on: 2000 - 1800 - 100 (less for the days already gone).
+    fresh = RequestLimiter(budget, month=month, month_used=0)
+    assert history_spare(budget, fresh, now) == pytest.approx(
+        2000 - 1800 / 31 * days_left - 100
+    )
+    # A month that ran hot leaves nothing (never negative).
+    hot = RequestLimiter(budget, month=month, month_used=1990)
+    assert history_spare(budget, hot, now) == 0.0
+    # A day budget: what is left less the rest of the day at its even rate.
+    daily = RequestBudget(per_day=60, reserve=0.1)
+    limiter = RequestLimiter(daily, day=day, day_used=20)
+    share = (
+        (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        - now
+    ) / timedelta(days=1)
+    assert history_spare(daily, limiter, now) == pytest.approx(
+        max(40 - 54 * share - 3, 0)
+    )
+    # No day or month limit: no bound from periods.
+    assert history_spare(RequestBudget(per_minute=10), fresh, now) is None

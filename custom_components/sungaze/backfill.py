@@ -1,54 +1,119 @@
-"""History from the first minute: a new entry's past hours imported at setup.
+"""History from the first minute: a new entry's past days imported at setup.
 
 Vendors that keep history (`Connector.async_history`) give the energy of each
-past hour of their lifetime counters. Sungaze imports it into the long-term
-statistics of the counter's own sensor, before that sensor's first recorded
-hour, so the Energy dashboard shows the past days at once.
+past hour, or only of each past day, of their lifetime counters. Sungaze
+imports it into the long-term statistics of the counter's own sensor, before
+that sensor's first recorded hour, so the Energy dashboard shows the past at
+once.
 
 Joining without a spike: the recorder's first compiled hour of a new sensor
 starts its sum at 0, so the imported hours end at sum 0 and count backwards
 (their sums are negative); the dashboard only reads differences, so the hour
 before the first compiled one and that one join exactly. A series that already
-has history in the window (an entry added again) is left alone.
+has history before setup (an entry added again) is left alone.
+
+Daily figures: long-term statistics are hourly, so a day the vendor reports as
+one total is spread over that day's hours. Energy that flows only while the sun
+shines (production, grid export, battery charge) follows a half-sine from
+sunrise to sunset at Home Assistant's location; other counters are spread
+evenly over the day. Day, week, month and year totals are the vendor's exactly;
+only the hour bars of such days are an estimate.
+
+How far back: the `backfill_days` option (0 turns it off). Without it, as far
+as the spare quota reaches within a week of setup, up to `AUTO_DAYS`, never
+before the vendor's first day of history.
 
 Idempotent and resumable: it walks back one site-local day at a time from the
 day of setup and records, in a Store, the next day to fetch and the sum each
 series continues from. A restart or reload continues there; re-importing the
-same hours writes the same rows. Quota: at most `DAYS_PER_RUN` days per run,
-only while at least `KEEP_SHARE` of the vendor's day and month budgets and half
-of its minute window are left (live updates, and a flow adding another site,
-come first); otherwise it tries again later.
+same hours writes the same rows.
+
+Quota: history spends only what the live plan leaves (`planner.history_spare`:
+the period's budget less the live updates' even rate to its end, less half the
+reserve) and never more than half of a vendor's minute window (live updates,
+and a flow adding another site, come first); otherwise it tries again later.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+import math
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from homeassistant.const import SUN_EVENT_SUNRISE, SUN_EVENT_SUNSET
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.sun import get_astral_event_date
 from homeassistant.util import dt as dt_util
 
 from .connectors.base import RateLimitedError, SungazeError
 from .const import DOMAIN, LOGGER
 from .model import HistorySeries
+from .planner import history_spare
 
 if TYPE_CHECKING:
     from .coordinator import SungazeCoordinator
 
-CONF_BACKFILL_DAYS = "backfill_days"
-"""Option: how many past days to import at first setup."""
-DEFAULT_DAYS = 7
-DAYS_PER_RUN = 7
-KEEP_SHARE = 0.25
-"""Never spend the last quarter of a day or month budget on history."""
-RETRY_AFTER = timedelta(hours=6)
-RETRY_SOON = timedelta(minutes=5)
-MINUTE_WAIT = timedelta(seconds=70)
+CONF_BACKFILL_DAYS: Final = "backfill_days"
+"""Option: how many past days to import at first setup (0: none; unset: auto)."""
+AUTO_DAYS: Final = 730
+"""Farthest the automatic reach goes back (two years)."""
+AUTO_PERIOD: Final = timedelta(days=7)
+"""The automatic reach ends a week after the first run, wherever it got to."""
+MAX_DAYS_PER_RUN: Final = 62
+REQUESTS_PER_RUN: Final = 10
+RETRY_AFTER: Final = timedelta(hours=6)
+RETRY_SOON: Final = timedelta(minutes=5)
+NEXT_RUN: Final = timedelta(minutes=1)
+MINUTE_WAIT: Final = timedelta(seconds=70)
 """After a vendor's minute window, when history would fill more than half of it."""
+SUNLIT_PREFIXES: Final = ("production_", "grid_export_", "battery_charge_")
+"""Counters whose energy flows while the sun shines (spread over daylight)."""
+STORE_VERSION: Final = 1
+
+
+def day_hours(day: date, zone: ZoneInfo) -> list[datetime]:
+    """UTC starts of the hours of a site-local day (23 or 25 across DST)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+    after = day + timedelta(days=1)
+    end = datetime(after.year, after.month, after.day, tzinfo=zone).astimezone(UTC)
+    hours = []
+    while start < end:
+        hours.append(start)
+        start += timedelta(hours=1)
+    return hours
+
+
+def spread_day(
+    total: float,
+    hours: list[datetime],
+    sun: tuple[datetime, datetime] | None,
+) -> list[tuple[datetime, float]]:
+    """A day's total spread over its hours: a half-sine over `sun`, else flat.
+
+    The parts add up to `total`; an hour outside daylight gets nothing.
+    """
+    if not hours:
+        return []
+    weights = [1.0] * len(hours)
+    if sun is not None and sun[1] > sun[0]:
+        rise, length = sun[0], (sun[1] - sun[0]).total_seconds()
+
+        def daylight(at: datetime) -> float:
+            """The half-sine's integral from sunrise to `at` (0…1)."""
+            x = min(max((at - rise).total_seconds() / length, 0.0), 1.0)
+            return (1 - math.cos(math.pi * x)) / 2
+
+        weights = [daylight(h + timedelta(hours=1)) - daylight(h) for h in hours]
+    whole = sum(weights)
+    if whole <= 0:
+        weights, whole = [1.0] * len(hours), float(len(hours))
+    return [(h, total * w / whole) for h, w in zip(hours, weights, strict=True) if w]
 
 
 class Backfill:
@@ -59,12 +124,14 @@ class Backfill:
         self.hass = hass
         self.coordinator = coordinator
         entry = coordinator.config_entry
-        self.days = int(entry.options.get(CONF_BACKFILL_DAYS, DEFAULT_DAYS))
+        days = entry.options.get(CONF_BACKFILL_DAYS)
+        self.days: int | None = None if days is None else int(days)
         self._store: Store[dict[str, Any]] = Store(
-            hass, 1, f"{DOMAIN}.backfill.{entry.entry_id}"
+            hass, STORE_VERSION, f"{DOMAIN}.backfill.{entry.entry_id}"
         )
         self.state: dict[str, Any] = {}
         self.requests = 0
+        """Requests this instance spent (since setup or reload)."""
         self._unsub: CALLBACK_TYPE | None = None
 
     @property
@@ -72,15 +139,22 @@ class Backfill:
         """Whether this entry's vendor keeps history and the recorder is there."""
         return (
             self.coordinator.connector.history_requests_per_day > 0
-            and self.days > 0
+            and self.days != 0
             and "recorder" in self.hass.config.components
         )
+
+    @property
+    def done(self) -> bool:
+        """Whether the import reached its oldest day (or its week ran out)."""
+        return bool(self.state.get("done"))
 
     async def async_start(self) -> None:
         """Continue (or begin) the import in the background."""
         if not self.wanted:
             return
         self.state = await self._store.async_load() or {}
+        if self.done:
+            return
         entry = self.coordinator.config_entry
         entry.async_on_unload(self._cancel)
         entry.async_create_background_task(
@@ -115,17 +189,15 @@ class Backfill:
     def _wait_for_quota(self, cost: int) -> timedelta | None:
         """How long to wait before spending `cost` requests on history (None: now).
 
-        Half of a minute window stays free for live updates and for the user
-        adding another site of the same account meanwhile.
+        Only what the live plan leaves of a day or month budget, and half of a
+        minute window (for live updates and for the user adding another site
+        of the same account meanwhile).
         """
         limiter = self.coordinator.connector.limiter
         budget = limiter.budget
-        for left, total in (
-            (limiter.month_left, budget.per_month),
-            (limiter.day_left, budget.per_day),
-        ):
-            if left is not None and total and left - cost < KEEP_SHARE * total:
-                return RETRY_AFTER
+        spare = history_spare(budget, limiter, dt_util.utcnow())
+        if spare is not None and cost > spare:
+            return RETRY_AFTER
         minute = limiter.minute_left()
         if (
             minute is not None
@@ -135,55 +207,114 @@ class Backfill:
             return MINUTE_WAIT
         return None
 
+    def _oldest(self, today: date) -> date:
+        """The oldest day to import."""
+        reach = AUTO_DAYS if self.days is None else self.days
+        oldest = today - timedelta(days=reach - 1)
+        first = self.coordinator.connector.history_first_day
+        return max(oldest, first) if first is not None else oldest
+
+    def _begin(self, today: date) -> None:
+        hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
+        self.state = {
+            "boundary": hour.isoformat(),
+            "started": dt_util.utcnow().isoformat(),
+            "next_day": today.isoformat(),
+            "anchors": {},
+            "skip": [],
+        }
+
     async def async_run(self) -> None:
-        """Import up to `DAYS_PER_RUN` more days; plan the next run if unfinished."""
+        """Import a batch of older days; plan the next run if unfinished."""
         zone = self._zone()
         today = dt_util.now(zone).date()
         if "boundary" not in self.state:
-            hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
-            self.state = {
-                "boundary": hour.isoformat(),
-                "next_day": today.isoformat(),
-                "anchors": {},
-                "skip": [],
-            }
+            self._begin(today)
         boundary = datetime.fromisoformat(self.state["boundary"])
+        started = datetime.fromisoformat(
+            self.state.get("started", self.state["boundary"])
+        )
         day = date.fromisoformat(self.state["next_day"])
-        oldest = today - timedelta(days=self.days - 1)
-        cost = self.coordinator.connector.history_requests_per_day
-        for _ in range(DAYS_PER_RUN):
+        oldest = self._oldest(today)
+        connector = self.coordinator.connector
+        batch: defaultdict[tuple[str, str], list[tuple[datetime, float]]] = defaultdict(
+            list
+        )
+        spent = 0
+        wait: timedelta | None = NEXT_RUN
+        for _ in range(MAX_DAYS_PER_RUN):
             if day < oldest:
+                wait = None
                 break
-            if (wait := self._wait_for_quota(cost)) is not None:
+            if self.days is None and dt_util.utcnow() - started > AUTO_PERIOD:
+                LOGGER.debug("History import stops: its week is over")
+                day, wait = oldest - timedelta(days=1), None
+                break
+            cost = connector.history_cost(day)
+            if cost and spent and spent + cost > REQUESTS_PER_RUN:
+                break
+            if cost and (wait := self._wait_for_quota(cost)) is not None:
                 LOGGER.debug("History import waits %s for spare quota", wait)
-                await self._async_save()
-                self._later(wait)
-                return
+                break
             try:
-                series = await self.coordinator.connector.async_history(day)
+                series = await connector.async_history(day)
             except RateLimitedError as err:
                 # The live updates' minute window comes first: wait it out.
-                await self._async_save()
-                self._later(timedelta(seconds=max(err.retry_after or 60, 60)))
-                return
+                wait = timedelta(seconds=max(err.retry_after or 60, 60))
+                break
             except SungazeError as err:
                 LOGGER.info("History import paused: %s", err)
-                await self._async_save()
-                self._later(RETRY_SOON)
-                return
+                wait = RETRY_SOON
+                break
+            wait = NEXT_RUN
+            spent += cost
             self.requests += cost
             for one in series:
-                await self._async_import(one, boundary)
+                batch[one.device_id, one.key].extend(
+                    self._hours(one, day, zone, boundary)
+                )
             day -= timedelta(days=1)
-            self.state["next_day"] = day.isoformat()
+        # What was fetched is imported even when the run was cut short.
+        for (device_id, key), points in batch.items():
+            await self._async_import(device_id, key, points, boundary)
+        self.state["next_day"] = day.isoformat()
+        if wait is None:
+            self.state["done"] = True
         await self._async_save()
-        if day >= oldest:
-            self._later(RETRY_SOON)
+        if wait is not None:
+            self._later(wait)
+
+    def _hours(
+        self, series: HistorySeries, day: date, zone: ZoneInfo, boundary: datetime
+    ) -> Iterator[tuple[datetime, float]]:
+        """The series' hours (start, Wh) before the boundary."""
+        if series.day_total is not None:
+            if series.day_total < 0:
+                return
+            hours = day_hours(day, zone)
+            if not hours or hours[-1] + timedelta(hours=1) > boundary:
+                return  # an open day is never history
+            sun = None
+            if series.key.startswith(SUNLIT_PREFIXES):
+                rise = get_astral_event_date(self.hass, SUN_EVENT_SUNRISE, day)
+                set_ = get_astral_event_date(self.hass, SUN_EVENT_SUNSET, day)
+                sun = (rise, set_) if rise is not None and set_ is not None else None
+            yield from spread_day(series.day_total, hours, sun)
+            return
+        for point in series.points:
+            if point.start < boundary and point.value >= 0:
+                yield point.start.astimezone(UTC), point.value
 
     async def _async_save(self) -> None:
         await self._store.async_save(self.state)
 
-    async def _async_import(self, series: HistorySeries, boundary: datetime) -> None:
+    async def _async_import(
+        self,
+        device_id: str,
+        key: str,
+        points: list[tuple[datetime, float]],
+        boundary: datetime,
+    ) -> None:
         # Imported lazily: the recorder is an optional (after-)dependency.
         from homeassistant.components.recorder.models import (
             StatisticData,
@@ -199,20 +330,21 @@ class Backfill:
 
         coordinator = self.coordinator
         entity_id = er.async_get(self.hass).async_get_entity_id(
-            "sensor", DOMAIN, f"{coordinator.vendor}_{series.device_id}_{series.key}"
+            "sensor", DOMAIN, f"{coordinator.vendor}_{device_id}_{key}"
         )
         if entity_id is None or entity_id in self.state["skip"]:
             return
         anchors: dict[str, float] = self.state["anchors"]
         if entity_id not in anchors:
-            # History already recorded before the boundary: never overwrite it.
+            # History already recorded before the boundary (an entry added
+            # again): never overwrite it. Monthly rows keep the check cheap.
             rows = await get_instance(self.hass).async_add_executor_job(
                 statistics_during_period,
                 self.hass,
-                boundary - timedelta(days=self.days + 1),
+                boundary - timedelta(days=AUTO_DAYS + 400),
                 boundary,
                 {entity_id},
-                "hour",
+                "month",
                 None,
                 {"sum"},
             )
@@ -220,11 +352,10 @@ class Backfill:
                 self.state["skip"].append(entity_id)
                 return
             anchors[entity_id] = 0.0
-        points = sorted(
-            (p for p in series.points if p.start < boundary and p.value >= 0),
-            key=lambda p: p.start,
-        )
-        if not points:
+        by_hour: dict[datetime, float] = {}
+        for start, value in points:
+            by_hour[start] = by_hour.get(start, 0.0) + value
+        if not by_hour:
             return
         # In the sensor's own unit, as the recorder compiles it (kWh, say).
         state = self.hass.states.get(entity_id)
@@ -235,9 +366,9 @@ class Backfill:
         # The newest imported hour ends at the anchor; older ones count back.
         total = anchors[entity_id]
         data: list[StatisticData] = []
-        for point in reversed(points):
-            data.append(StatisticData(start=point.start, sum=total))
-            total -= point.value * scale
+        for start in sorted(by_hour, reverse=True):
+            data.append(StatisticData(start=start, sum=total))
+            total -= by_hour[start] * scale
         anchors[entity_id] = total
         data.reverse()
         async_import_statistics(

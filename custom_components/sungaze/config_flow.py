@@ -23,7 +23,7 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
-from .backfill import CONF_BACKFILL_DAYS, DEFAULT_DAYS as DEFAULT_BACKFILL_DAYS
+from .backfill import AUTO_DAYS as MAX_BACKFILL_DAYS, CONF_BACKFILL_DAYS
 from .connectors import CONNECTORS
 from .const import CONF_MIN_INTERVAL, CONF_VENDOR, DOMAIN
 from .coordinator import SungazeConfigEntry, min_sustainable_minutes
@@ -126,17 +126,20 @@ class SungazeOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         options: Mapping[str, Any] = self.config_entry.options
         floor = min_sustainable_minutes(self.hass, self.config_entry, user_input)
+        flow = FLOWS_BY_VENDOR.get(self.config_entry.data[CONF_VENDOR])
         if user_input is not None:
             minutes = user_input.get(CONF_MIN_INTERVAL)
             if minutes is not None and minutes < floor:
                 errors[CONF_MIN_INTERVAL] = "interval_too_short"
             else:
-                return self.async_create_entry(data=user_input)
+                return self.async_create_entry(
+                    data=flow.options_from_input(self.config_entry, user_input)
+                    if flow is not None
+                    else user_input
+                )
             options = user_input
         fields: dict[probatio.Marker, Any] = {}
-        if (
-            flow := FLOWS_BY_VENDOR.get(self.config_entry.data[CONF_VENDOR])
-        ) is not None:
+        if flow is not None:
             fields.update(flow.options_fields(self.config_entry, options))
         if flow is None or flow.polls:
             fields[
@@ -157,16 +160,13 @@ class SungazeOptionsFlow(OptionsFlow):
             fields[
                 probatio.Optional(
                     CONF_BACKFILL_DAYS,
-                    description={
-                        "suggested_value": options.get(
-                            CONF_BACKFILL_DAYS, DEFAULT_BACKFILL_DAYS
-                        )
-                    },
+                    # Left empty: as far back as the spare quota reaches in a week.
+                    description={"suggested_value": options.get(CONF_BACKFILL_DAYS)},
                 )
             ] = NumberSelector(
                 NumberSelectorConfig(
                     min=0,
-                    max=365,
+                    max=MAX_BACKFILL_DAYS,
                     step=1,
                     unit_of_measurement="d",
                     mode=NumberSelectorMode.BOX,

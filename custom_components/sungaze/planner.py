@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .model import next_month
+from .model import next_day, next_month
 
 if TYPE_CHECKING:  # types only: connectors may import the month helper below
     from .connectors.base import PollCost, RequestBudget, RequestLimiter
@@ -58,6 +58,30 @@ def steady_allowance(budget: RequestBudget, users: int = 1) -> float | None:
     if budget.per_day is not None:
         allowances.append(budget.per_day * (1 - budget.reserve) / users)
     return min(allowances) if allowances else None
+
+
+def history_spare(
+    budget: RequestBudget, limiter: RequestLimiter, now: datetime
+) -> float | None:
+    """Requests a history import may still spend without slowing live updates.
+
+    Per limited period (UTC day, UTC month): what is left, less what the live
+    plan needs at its even rate until the period ends, less half the reserve
+    (the other half stays for restarts and refreshes). The planner spends a
+    month's budget evenly, so this is what it will leave unspent. None: the
+    vendor limits neither days nor months.
+    """
+    spare: list[float] = []
+    now = now.astimezone(UTC)
+    if budget.per_month is not None and (left := limiter.month_left) is not None:
+        days = (next_month(now) - now) / timedelta(days=1)
+        rate = budget.per_month * (1 - budget.reserve) / 31
+        spare.append(left - rate * days - budget.per_month * budget.reserve / 2)
+    if budget.per_day is not None and (left := limiter.day_left) is not None:
+        share = (next_day(now) - now) / timedelta(days=1)
+        need = budget.per_day * (1 - budget.reserve) * share
+        spare.append(left - need - budget.per_day * budget.reserve / 2)
+    return max(min(spare), 0.0) if spare else None
 
 
 def daily_allowance(

@@ -42,6 +42,13 @@ fastest: 2 requests each, plus one token refresh an hour, about 61 requests
 an hour. 429 honours Retry-After (the shared limiter holds every request
 meanwhile); the coordinator backs off while Generac keeps failing.
 
+No first-setup history (`history_requests_per_day` stays 0): the notes name
+no history endpoint. `telemetry?fromIso=` is a live feed of per-second
+snapshots that clients ask for the last ~90 s; a past day of it would be up
+to 86,400 snapshots, and how far back it reaches is unconfirmed. The lifetime
+Wh of `/homes` has no per-day breakdown. So Generac entries start their
+statistics at setup, and the Energy dashboard says so by showing no past.
+
 UNCONFIRMED (no public capture):
 * whether web-portal (pwrfleet PKCE) tokens work on `/live/*` (a refusal
   there after a fresh ID token asks for re-authentication);

@@ -386,11 +386,15 @@ class HomeConnector(Connector):
 
     # -- underperformance -------------------------------------------------------
 
+    def vendor_peak_kw(self, entry_id: str) -> float | None:
+        """A member's peak power as its vendor gives it (kWp), if it does."""
+        summary = self._latest.get(entry_id)
+        return summary.peak_kw if summary is not None else None
+
     def _peak_kw(self, entry_id: str) -> float | None:
         if (option := self.peak_power_kw.get(entry_id)) is not None:
             return option
-        summary = self._latest.get(entry_id)
-        return summary.peak_kw if summary is not None else None
+        return self.vendor_peak_kw(entry_id)
 
     def specific_yields(self) -> dict[str, dict[str, float]]:
         """Per completed local day: {member: kWh per kWp}."""

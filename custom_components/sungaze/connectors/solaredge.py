@@ -554,6 +554,11 @@ class SolarEdgeConnector(HttpConnector):
 
     history_requests_per_day: ClassVar[int] = 1
 
+    @property
+    def history_first_day(self) -> date | None:
+        """The site's installation day: nothing was produced before it."""
+        return self._install
+
     async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
         """One site-local day of hourly production (one credit: 24 h at HOUR)."""
         if self.site_id is None:

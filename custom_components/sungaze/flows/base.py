@@ -13,7 +13,8 @@ vendor key):
 - `async_step_<vendor>_reconfigure(user_input=None)`: optional; without it the
   entry cannot be reconfigured (`_async_reconfigure_key` is the ready-made
   step for API-key vendors);
-- `options_fields(entry, options)`: optional extra options (e.g. a plan).
+- `options_fields(entry, options)`: optional extra options (e.g. a plan), and
+  `options_from_input(entry, user_input)` to turn the form into stored options;
 
 Every class is mixed into one flow, so a class attribute or a plain method read
 through `self` may be another vendor's: shared code reaches a vendor's own
@@ -227,6 +228,13 @@ class SungazeFlowBase(config_entry_oauth2_flow.AbstractOAuth2FlowHandler):
     ) -> dict[probatio.Marker, Any]:
         """Vendor options shown before the interval (none by default)."""
         return {}
+
+    @classmethod
+    def options_from_input(
+        cls, entry: ConfigEntry, user_input: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The options to store from the submitted form (default: as submitted)."""
+        return dict(user_input)
 
     @classmethod
     def flow_for(cls, vendor: str) -> type[SungazeFlowBase]:

@@ -2,7 +2,9 @@
 
 The Home is offered in the menu like a vendor. It asks for a name, the member
 entries (all by default, which also takes in entries added later) and, when
-several could, which entry measures the grid. Nothing is sent to any vendor.
+several could, which entry measures the grid. Its options also take the array
+size (kWp) of a member whose vendor gives none, for the underperformance check.
+Nothing is sent to any vendor.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, async_get_hass
 from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -27,6 +32,7 @@ from ..connectors.home import (
     CONF_GRID_MEMBER,
     CONF_HOME_ID,
     CONF_MEMBERS,
+    CONF_PEAK_POWER,
     CONF_TIME_ZONE,
     HomeConnector,
 )
@@ -34,6 +40,9 @@ from ..const import CONF_VENDOR, DOMAIN
 from .base import SungazeFlowBase, validate_input
 
 AUTO = "auto"
+NONE = "none"
+CONF_PEAK_MEMBER = "peak_member"
+"""Options form: the member whose array size `peak_power` sets."""
 
 
 def _candidates(hass: HomeAssistant) -> list[ConfigEntry]:
@@ -127,7 +136,72 @@ class HomeFlow(SungazeFlowBase):
     def options_fields(
         cls, entry: ConfigEntry, options: Mapping[str, Any]
     ) -> dict[probatio.Marker, Any]:
-        """Members and the grid meter can change later."""
-        return _member_fields(
-            async_get_hass(), options.get(CONF_MEMBERS), options.get(CONF_GRID_MEMBER)
+        """Members, the grid meter and the array sizes can change later.
+
+        Array sizes are set one member at a time: pick it, give its kWp (0
+        clears it). The list shows each member's size and where it comes from.
+        """
+        hass = async_get_hass()
+        fields = _member_fields(
+            hass, options.get(CONF_MEMBERS), options.get(CONF_GRID_MEMBER)
         )
+        set_here: Mapping[str, float] = entry.options.get(CONF_PEAK_POWER) or {}
+        connector = getattr(getattr(entry, "runtime_data", None), "connector", None)
+        labels: list[SelectOptionDict] = [SelectOptionDict(value=NONE, label="—")]
+        for member in _candidates(hass):
+            vendor = (
+                connector.vendor_peak_kw(member.entry_id)
+                if isinstance(connector, HomeConnector)
+                else None
+            )
+            if (mine := set_here.get(member.entry_id)) is not None:
+                size = f"{mine:g} kWp, set here"
+            elif vendor is not None:
+                size = f"{vendor:g} kWp, from the vendor"
+            else:
+                size = "size unknown"
+            labels.append(
+                SelectOptionDict(
+                    value=member.entry_id, label=f"{member.title} ({size})"
+                )
+            )
+        fields[probatio.Optional(CONF_PEAK_MEMBER, default=NONE)] = SelectSelector(
+            SelectSelectorConfig(options=labels, mode=SelectSelectorMode.DROPDOWN)
+        )
+        fields[probatio.Optional(CONF_PEAK_POWER)] = NumberSelector(
+            NumberSelectorConfig(
+                min=0,
+                max=10_000,
+                step=0.01,
+                unit_of_measurement="kWp",
+                mode=NumberSelectorMode.BOX,
+            )
+        )
+        return fields
+
+    @classmethod
+    def options_from_input(
+        cls, entry: ConfigEntry, user_input: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Members as in the setup form; an array size set or cleared for one member."""
+        options = {
+            key: value
+            for key, value in user_input.items()
+            if key
+            not in (CONF_MEMBERS, CONF_GRID_MEMBER, CONF_PEAK_MEMBER, CONF_PEAK_POWER)
+        }
+        options.update(member_options(async_get_hass(), user_input))
+        peaks = {
+            str(k): float(v)
+            for k, v in (entry.options.get(CONF_PEAK_POWER) or {}).items()
+        }
+        member = user_input.get(CONF_PEAK_MEMBER)
+        size = user_input.get(CONF_PEAK_POWER)
+        if member and member != NONE and size is not None:
+            if float(size) > 0:
+                peaks[str(member)] = float(size)
+            else:
+                peaks.pop(str(member), None)
+        if peaks:
+            options[CONF_PEAK_POWER] = peaks
+        return options
