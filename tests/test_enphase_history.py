@@ -591,7 +591,7 @@ async def test_backfill_imports_and_joins_for_enphase(
     enphase: EnphaseSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Seven days of every counter land hourly, end at sum 0 and match the days."""
+    """Every counter back to the first day: a week hourly, then day totals; sum 0."""
     hass = phoenix
     freezer.move_to(NOON)
     enphase_entry.add_to_hass(hass)
@@ -606,37 +606,53 @@ async def test_backfill_imports_and_joins_for_enphase(
         async_fire_time_changed(hass)
         await hass.async_block_till_done(wait_background_tasks=True)
     await async_wait_recording_done(hass)
+    assert backfill.done
+    tails = [p.split(f"/systems/{HOME}/")[-1] for p in enphase.api_calls[sent:]]
     history_calls = [
-        p
-        for p in enphase.api_calls[sent:]
-        if "telemetry/" in p.split("/systems/")[-1] or p.endswith("_telemetry")
+        t for t in tails if "telemetry/" in t or t.endswith(("_telemetry", "_lifetime"))
     ]
-    assert len(history_calls) == 5  # one week of every counter
+    # A week of quarter-hours, then every older day from the daily series:
+    # one request per endpoint (Watt's live energy group runs every 12 hours).
+    assert sorted(history_calls) == sorted(
+        [
+            "telemetry/production_meter",
+            "telemetry/consumption_meter",
+            "energy_import_telemetry",
+            "energy_export_telemetry",
+            "telemetry/battery",
+            *{name for name, _ in SERIES.values()},
+        ]
+    )
 
     registry = er.async_get(hass)
     session = async_get_clientsession(hass)
     boundary = NOON
     yesterday = (dt_util.as_local(boundary) - timedelta(days=1)).date()
-    start = dt_util.start_of_local_day(yesterday)
-    end = start + timedelta(days=1)
+    old = date(2026, 1, 15)
+    first = dt_util.start_of_local_day(date(2025, 11, 3))
     for key, (name, array) in SERIES.items():
         entity_id = registry.async_get_entity_id(
             "sensor", DOMAIN, f"enphase_{HOME}_{key}"
         )
         assert entity_id is not None, key
-        rows = await _rows(hass, entity_id, boundary - timedelta(days=8))
+        rows = await _rows(hass, entity_id, first - timedelta(days=30))
         assert rows, key
         assert rows[-1]["start"] < boundary.timestamp()
         assert rows[-1]["sum"] == pytest.approx(0.0)
         sums = [row["sum"] for row in rows]
         assert sums == sorted(sums), key  # never backwards
-        # Seven local days (today's complete hours included), hour by hour.
-        assert rows[0]["start"] == (start - timedelta(days=5)).timestamp()
+        # Back to the system's first day, not before.
+        assert first.timestamp() <= rows[0]["start"] < first.timestamp() + 86400
         state = hass.states.get(entity_id)
         assert state is not None
-        unit = state.attributes["unit_of_measurement"]
-        scale = EnergyConverter.convert(1.0, "Wh", unit)
-        before = [r["sum"] for r in rows if r["start"] < start.timestamp()][-1]
-        last = [r["sum"] for r in rows if r["start"] < end.timestamp()][-1]
-        truth = (await daily(session, enphase, name, array))[yesterday]
-        assert last - before == pytest.approx(truth * scale), key
+        scale = EnergyConverter.convert(
+            1.0, "Wh", state.attributes["unit_of_measurement"]
+        )
+        truth = await daily(session, enphase, name, array)
+        # Yesterday hour by hour, an old day spread from its total: both exact.
+        for day in (yesterday, old):
+            start = dt_util.start_of_local_day(day)
+            end = start + timedelta(days=1)
+            before = [r["sum"] for r in rows if r["start"] < start.timestamp()][-1]
+            last = [r["sum"] for r in rows if r["start"] < end.timestamp()][-1]
+            assert last - before == pytest.approx(truth[day] * scale), (key, day)
