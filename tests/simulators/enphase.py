@@ -42,6 +42,14 @@ Introspection: ``calls`` (method, path, query), ``api_calls`` (data calls that
 counted), ``token_requests`` (grant types), ``truth(system_id)`` (what the cloud
 currently reports, for comparing integration state with), the token stores.
 
+History: the telemetry endpoints (``production_micro`` 5-minute ``enwh``,
+``production_meter`` ``wh_del``, ``consumption_meter`` ``enwh``,
+``energy_import_telemetry``/``energy_export_telemetry`` ``wh_imported``/
+``wh_exported``, ``battery`` charge/discharge) cut the same energy model into
+intervals, so a day's intervals add up to that day's element of the
+``*_lifetime`` series exactly, and the summary's lifetime is the sum of the
+days before plus today. Windows follow notes §4 (see ``_window``).
+
 Fault switches: ``offline`` (drop every connection), ``fail_next(status,
 count, path_contains)``, ``token_fail_next(status, count)``, ``hold_tokens``
 (an ``asyncio.Event``: token answers wait for it after the rotation has been
@@ -52,7 +60,10 @@ tokens become unknown), ``expire_refresh_tokens()``, ``deny_next()``,
 ``power_override`` (``/summary`` ``current_power`` becomes this number),
 ``override`` (path suffix -> body answered instead: a text as-is, else JSON),
 ``transform`` (path suffix -> function of the real body, answered instead),
-``gateway_offline_since`` (uploads stop), ``add_event`` / ``add_alarm`` /
+``gateway_offline_since`` (uploads stop), ``watt_excludes`` (path suffixes
+the Watt plan refuses with 401), ``malformed`` ``flat_grid`` (import/export
+intervals as a flat list instead of the official nested arrays),
+``SimSystem.production_meter`` (False: micro-inverter production only), ``add_event`` / ``add_alarm`` /
 ``close_events``, and the per-system inventory (micros can be added/removed).
 """
 
