@@ -353,6 +353,13 @@ async def test_micro_production_costs_a_request_a_day(
             assert sum(p.value for p in found.points) == truth[day]
         micro = [q for _, p, q in sim.calls if p.endswith("production_micro")]
         assert [q["granularity"] for q in micro] == ["day", "day"]
+        # One day refused: the rest of the range falls back to day totals.
+        sim.fail_next(422, path_contains="production_micro")
+        (found,) = await history(client, TODAY - timedelta(days=3), freezer)
+        assert found.day_total == truth[TODAY - timedelta(days=3)]
+        assert client.history_cost(TODAY - timedelta(days=4)) == 0
+        (found,) = await history(client, TODAY - timedelta(days=4), freezer)
+        assert found.day_total == truth[TODAY - timedelta(days=4)]
     finally:
         await sim.stop()
 

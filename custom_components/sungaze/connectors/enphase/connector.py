@@ -912,11 +912,12 @@ class EnphaseConnector(EnphaseClient):
         hourly = day >= state.window
         for source, series in self._history_plan(system):
             tag = f"{source.name}@{day}" if source.granularity == "day" else source.name
-            if hourly and tag not in state.tried:
+            refused = any(k in state.refused for k in source.fields)
+            if hourly and not refused and tag not in state.tried:
                 start = day if source.granularity == "day" else state.window
                 needs.append((source, start))
                 continue
-            daily = not hourly or any(k in state.refused for k in source.fields)
+            daily = not hourly or refused
             if daily and day < today and series.name not in state.series_tried:
                 needs.append((series, today))
         return needs
