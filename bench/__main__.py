@@ -9,7 +9,8 @@ with the ratio), entities written on an unchanged update (both paths) and
 states the first refresh after setup wrote again unchanged (the target is
 none for both), recorder rows per simulated hour and which entities make
 them; then the cost and memory per entity at growing sizes (SolarEdge sites),
-and the MQTT messages a second taken in without backlog. See bench/hotpath.py
+the MQTT messages a second taken in without backlog, and the first-setup
+history's requests and time per vendor (bench/history_bench.py). See bench/hotpath.py
 for how each figure is measured. Exits non-zero when an unchanged update
 wrote anything (the ratios are printed, not gated: a shared CI machine makes
 them noisy).
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import custom_components.sungaze  # noqa: F401  isort: skip
 
-from bench import cps_bench
+from bench import cps_bench, history_bench
 from bench.hotpath import Cost, ScaleFigures, VendorFigures, scale_run, vendor_runs
 
 TARGET_RATIO = 1.3
@@ -104,6 +105,8 @@ async def _main(args: argparse.Namespace) -> int:
         0.5 if smoke else args.seconds,
         (200, 1000, 4000) if smoke else cps_bench.RATES,
     )
+    print()
+    print("\n".join(await history_bench.run(smoke)))
     print()
     ratios = [f.polled.ratio for f in scale] + [f.pushed.ratio for f in scale]
     unchanged = sum(

@@ -23,14 +23,15 @@ where only our code is timed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 import gc
 import importlib
 import re
+import tempfile
 import time
 import tracemalloc
 from types import ModuleType
@@ -180,9 +181,18 @@ def unlimited_budgets() -> Iterator[None]:
                 p.stop()
 
 
+@asynccontextmanager
+async def _fresh_hass() -> AsyncIterator[HomeAssistant]:
+    # Outside pytest the harness writes its stores to disk: a temporary config
+    # directory keeps one run's limiter and registries out of the next.
+    with tempfile.TemporaryDirectory(prefix="sungaze-bench-") as config_dir:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            yield hass
+
+
 async def _new_hass() -> Any:
-    """A test-harness HA placed in Phoenix (an async context manager)."""
-    return async_test_home_assistant()
+    """A test-harness HA in its own config directory (an async context manager)."""
+    return _fresh_hass()
 
 
 async def _prepare(hass: HomeAssistant) -> None:

@@ -5,13 +5,16 @@
 import custom_components.sungaze  # noqa: F401  isort: skip
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
@@ -341,3 +344,16 @@ async def tigo(socket_enabled: None) -> AsyncIterator[TigoSimulator]:
     await simulator.start()
     yield simulator
     await simulator.stop()
+
+
+async def tick(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
+) -> None:
+    """Move the clock past `delta` and let the refreshes it triggers finish.
+
+    One second more: the coordinator adds sub-second jitter to its schedule;
+    its refreshes run as background tasks.
+    """
+    freezer.tick(delta + timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -19,10 +19,7 @@ from homeassistant.helpers import (
 )
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sungaze.const import DOMAIN, FAILING_ISSUE_AFTER
 from custom_components.sungaze.coordinator import merge_snapshot
@@ -38,21 +35,13 @@ from custom_components.sungaze.model import (
 )
 from custom_components.sungaze.planner import BACKOFF_MAX
 
-from .conftest import NOON
+from .conftest import NOON, tick as _tick
 from .simulators.solaredge import SolarEdgeSimulator
 
 POWER = "sensor.home_solar_power"
 STATUS = "sensor.solaredge_home_connection"
 NEXT = "sensor.solaredge_home_connection_next_attempt"
 INVERTER = "7E1234AB-9C"
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.fixture(autouse=True)

@@ -19,14 +19,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers import issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sungaze.const import DOMAIN
 
+from .conftest import tick as _tick
 from .simulators.enphase import EnphaseSimulator
 
 POWER = "sensor.home_solar_power"
@@ -65,14 +63,6 @@ def _fault_issues(registry: ir.IssueRegistry) -> list[str]:
         for domain, issue in registry.issues
         if domain == DOMAIN and issue.startswith(("api_retired", "quota_exhausted"))
     ]
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,7 @@ from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sungaze.application_credentials import (
@@ -42,7 +39,13 @@ from custom_components.sungaze.flows.enphase import EnphaseFlow, EnphaseImplemen
 from custom_components.sungaze.flows.solaredge import SolarEdgeImplementation
 from custom_components.sungaze.oauth import VendorImplementation
 
-from .conftest import ENPHASE_AUTH, ENPHASE_SYSTEM_ID, NOON, oauth_consent
+from .conftest import (
+    ENPHASE_AUTH,
+    ENPHASE_SYSTEM_ID,
+    NOON,
+    oauth_consent,
+    tick as _tick,
+)
 from .simulators.enphase import (
     EnphaseSimulator,
     SimApp,
@@ -57,14 +60,6 @@ POWER = "sensor.home_solar_power"
 STATUS = "sensor.enphase_home_connection"
 
 pytestmark = pytest.mark.usefixtures("current_request_with_host")
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def _start(

@@ -9,10 +9,7 @@ from homeassistant.const import STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -21,19 +18,11 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.sungaze.const import DOMAIN
 
-from .conftest import ENPHASE_SYSTEM_ID, NOON
+from .conftest import ENPHASE_SYSTEM_ID, NOON, tick as _tick
 from .simulators.enphase import EnphaseSimulator
 
 GATEWAY = "122233445566"
 MICRO = "482233001100"
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")

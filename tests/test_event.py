@@ -7,12 +7,9 @@ from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_state_change_event
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from .conftest import NOON
+from .conftest import NOON, tick as _tick
 from .simulators.solaredge import SolarEdgeSimulator
 
 ALERT = "event.inverter_1_alert"
@@ -21,14 +18,6 @@ ALERT = "event.inverter_1_alert"
 @pytest.fixture(autouse=True)
 def _noon(freezer: FrozenDateTimeFactory) -> None:
     freezer.move_to(NOON)
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_alert_fires_on_open_and_clear(

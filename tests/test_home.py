@@ -8,16 +8,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.energy import async_add_sources, issue_id
 from custom_components.sungaze.model import site_total
 
-from .conftest import NOON
+from .conftest import NOON, tick as _tick
 from .simulators.eg4 import EG4Simulator
 from .simulators.solaredge import SolarEdgeSimulator
 
@@ -29,14 +26,6 @@ LIFETIME = "sensor.whole_home_solar_energy"
 @pytest.fixture(autouse=True)
 def _noon(freezer: FrozenDateTimeFactory) -> None:
     freezer.move_to(NOON)
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def _add_home(hass: HomeAssistant, **form: object) -> str:

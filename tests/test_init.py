@@ -11,7 +11,6 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
     mock_restore_cache_with_extra_data,
 )
 
@@ -19,22 +18,12 @@ from custom_components.sungaze.connectors.base import RequestLimiter
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.planner import plan_interval
 
-from .conftest import NOON
+from .conftest import NOON, tick as _tick
 from .simulators.solaredge import SimSite, SolarEdgeSimulator, second_site
 
 POWER = "sensor.home_solar_power"
 LIFETIME = "sensor.home_solar_energy"
 STATUS = "sensor.solaredge_home_connection"
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    # The coordinator adds sub-second jitter to its schedule.
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    # Coordinator refreshes run as background tasks.
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.fixture(autouse=True)

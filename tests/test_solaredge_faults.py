@@ -18,14 +18,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sungaze.const import DOMAIN
 
-from .conftest import SOLAREDGE_KEY
+from .conftest import SOLAREDGE_KEY, tick as _tick
 from .simulators.solaredge import SolarEdgeSimulator
 
 POWER = "sensor.home_solar_power"
@@ -34,14 +31,6 @@ LIFETIME = "sensor.home_solar_energy"
 STATUS = "sensor.solaredge_home_connection"
 FAULT_ISSUES = ("api_retired", "quota_exhausted")
 HTML = "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sungaze.connectors.base import AuthFailedError, RequestLimiter
@@ -32,6 +29,7 @@ from .conftest import (
     SOLAREDGE_KEY,
     add_application_credential,
     oauth_consent,
+    tick as _tick,
 )
 from .simulators.solaredge import SimSite, SolarEdgeSimulator, second_site
 
@@ -68,14 +66,6 @@ def site_access_entry(
             "token": solaredge.site_access.mint(),
         },
     )
-
-
-async def _tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    freezer.tick(delta + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def _start(hass: HomeAssistant, simulator: SolarEdgeSimulator) -> FlowResult:

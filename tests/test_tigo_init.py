@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
+from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.sensor import data_age
 
@@ -48,9 +49,11 @@ def _noon(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
 
 
 def make_entry(sim: TigoSimulator, account: str = "premium") -> MockConfigEntry:
+    """A Tigo entry on the simulator; no first-setup history (its tests ask for it)."""
     login = PREMIUM if account == "premium" else BASIC
     return MockConfigEntry(
         domain=DOMAIN,
+        options={CONF_BACKFILL_DAYS: 0},
         entry_id=ENTRY_ID,
         title="Home Array",
         unique_id=f"tigo_{SYSTEM_ID}",

@@ -15,6 +15,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
+from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS
 from custom_components.sungaze.const import DOMAIN
 
 from .simulators.tigo import OBJECT_IDS, ZONE, TigoSimulator
@@ -136,7 +137,11 @@ async def test_first_setup_backfills_past_days(
     """Premium: seven past days of the lifetime counter, one CSV each, ending at sum 0."""
     freezer.move_to(NOON)
     entry = make_entry(tigo)
-    await setup(hass, entry)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_BACKFILL_DAYS: 7})
+    await hass.config.async_set_time_zone("America/Phoenix")
+    hass.config.latitude, hass.config.longitude = 33.45, -112.07
+    await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     for _ in range(3):
         await tick(hass, freezer, timedelta(seconds=61))

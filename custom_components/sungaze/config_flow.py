@@ -156,7 +156,15 @@ class SungazeOptionsFlow(OptionsFlow):
                     mode=NumberSelectorMode.BOX,
                 )
             )
-        if CONNECTORS[self.config_entry.data[CONF_VENDOR]].history_requests_per_day:
+        # The loaded connector knows its kind (Tigo Premium keeps history, the
+        # free kind does not); an unloaded entry answers for its vendor.
+        coordinator = getattr(self.config_entry, "runtime_data", None)
+        connector = (
+            coordinator.connector
+            if coordinator is not None
+            else CONNECTORS[self.config_entry.data[CONF_VENDOR]]
+        )
+        if connector.history_requests_per_day:
             fields[
                 probatio.Optional(
                     CONF_BACKFILL_DAYS,

@@ -117,7 +117,7 @@ class DeviceSync:
         taken = {
             other.name
             for other in registry.devices
-            if self._entry_id not in other.config_entries
+            if other.config_entry_id != self._entry_id
             and identifier not in other.identifiers
         }
         prefixed = self._with_vendor(device.name)
