@@ -300,6 +300,8 @@ class EnphaseSimulator:
         self.transform: dict[str, Callable[[Any], Any]] = {}
         self.gateway_offline_since: datetime | None = None
         self.malformed: set[str] = set()
+        self.minute_limit: int | None = None
+        """Overrides the plan's per-minute limit (the bench times our own cost)."""
         self.watt_excludes: set[str] = set()
         """Path suffixes the Watt plan answers 401 to (e.g. the UNCONFIRMED
         reading that battery telemetry needs Kilowatt)."""
@@ -794,6 +796,7 @@ class EnphaseSimulator:
                 status=401,
             )
         per_minute, per_month = _PLANS[app.plan]
+        per_minute = self.minute_limit or per_minute
         minute = int(now.timestamp()) // 60 * 60
         m_start, m_used = self._minute.get(app.client_id, (minute, 0))
         if m_start != minute:
