@@ -13,10 +13,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import EnergyConverter
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
@@ -35,7 +32,7 @@ from custom_components.sungaze.connectors.enphase.history import (
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.model import HistorySeries
 
-from .conftest import ENPHASE_SYSTEM_ID, NOON
+from .conftest import ENPHASE_SYSTEM_ID, NOON, tick
 from .simulators.enphase import EnphaseSimulator, SimSystem, cabin_system
 
 PHOENIX = ZoneInfo("America/Phoenix")
@@ -609,9 +606,7 @@ async def test_backfill_imports_and_joins_for_enphase(
     sent = len(enphase.api_calls)
     # Watt: 10 requests a minute, half kept for live updates: the import waits.
     for _ in range(12):
-        freezer.tick(timedelta(seconds=61))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        await tick(hass, freezer, timedelta(seconds=60))
     await async_wait_recording_done(hass)
     assert backfill.done
     tails = [p.split(f"/systems/{HOME}/")[-1] for p in enphase.api_calls[sent:]]
