@@ -27,6 +27,7 @@ from custom_components.sungaze.connectors.enphase import PLANS, EnphaseConnector
 from custom_components.sungaze.connectors.enphase.history import (
     HOURLY_DAYS,
     PRODUCTION_METER,
+    PRODUCTION_MICRO,
     complete_hours,
 )
 from custom_components.sungaze.const import DOMAIN
@@ -499,6 +500,34 @@ def test_late_micro_inverters_end_the_complete_hours() -> None:
         )
         is None
     )
+
+
+def test_uploads_complete_hours_whose_intervals_stopped() -> None:
+    """Micro data stops at sunset: the last upload completes that hour."""
+    sunset = datetime(2026, 6, 21, 18, 20, tzinfo=UTC)
+    start = datetime(2026, 6, 21, 17, 0, tzinfo=UTC)
+    now = datetime(2026, 6, 21, 20, 5, tzinfo=UTC)
+    intervals = [
+        {"end_at": int((start + timedelta(minutes=5 * (n + 1))).timestamp()), "enwh": 7}
+        for n in range(16)  # 17:00 to 18:20
+    ]
+    assert intervals[-1]["end_at"] == int(sunset.timestamp())
+    bare = complete_hours(
+        PRODUCTION_MICRO, {"intervals": intervals}, start=start, stop=now, now=now
+    )
+    assert bare is not None
+    assert list(bare["production_energy_lifetime"]) == [start]
+    for reported, hours in ((now - timedelta(minutes=3), 2), (sunset, 1)):
+        payload = {
+            "intervals": intervals,
+            "meta": {"last_report_at": int(reported.timestamp())},
+        }
+        found = complete_hours(
+            PRODUCTION_MICRO, payload, start=start, stop=now, now=now
+        )
+        assert found is not None
+        assert len(found["production_energy_lifetime"]) == hours
+    assert sum(found["production_energy_lifetime"].values()) == 12 * 7
 
 
 async def test_simulator_telemetry_rules(

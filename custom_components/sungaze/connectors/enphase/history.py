@@ -24,8 +24,9 @@ in the notes (§4: `week` is listed for meter and battery telemetry only), so
 one request per day there.
 
 Complete hours only: an hour counts once it lies inside the requested window
-and ends by the newest data (the newest interval's end, or the last upload in
-`meta.last_report_at` floored to the interval) and by now. Intervals of the
+and ends by the newest data (the newest interval's end, or one interval before
+the last upload in `meta.last_report_at`, for data that stops at night) and by
+now. Intervals of the
 last `LATE_DEVICES` in which fewer devices reported than exist end the
 complete part (late micro-inverters). An hour without any interval is left
 out, never sent as zero. Hours are UTC hours assigned to the site-local day in
@@ -239,7 +240,12 @@ def complete_hours(
     if isinstance(meta, Mapping):
         reported = as_float(meta.get("last_report_at"))
         if reported is not None:
-            covered = max(covered, reported // source.step * source.step)
+            # Intervals stop at night (micro data); whether an upload carries
+            # the interval ending at its own time is not documented: one
+            # interval of margin.
+            covered = max(
+                covered, (reported - source.step) // source.step * source.step
+            )
     covered = min(covered, now.timestamp(), stop.timestamp())
     if late_from is not None:
         covered = min(covered, late_from)
