@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS, day_hours, spread_day
 
-from .conftest import NOON, SITE_ID, SOLAREDGE_KEY
+from .conftest import NOON, SITE_ID, SOLAREDGE_KEY, tick as _tick
 from .simulators.solaredge import SolarEdgeSimulator
 
 LIFETIME = "sensor.home_solar_energy"
@@ -95,8 +95,7 @@ async def test_backfill_imports_and_joins(
         await hass.async_block_till_done(wait_background_tasks=True)
     await async_wait_recording_done(hass)
     assert backfill.requests == 7
-    history_calls = [p for _, p in solaredge.calls if p.endswith("/energy")]
-    assert len(history_calls) >= 7
+    assert len([q for q in solaredge.queries if "resolution=HOUR" in q]) == 7
 
     boundary = NOON
     rows = await _rows(hass, boundary - timedelta(days=8))
@@ -133,11 +132,11 @@ async def test_backfill_imports_and_joins(
     assert 0 <= joined[boundary.timestamp()] < 10  # one hour of one roof, in kWh
 
     # Idempotent: a reload fetches no more history and changes no row.
-    calls = len(solaredge.calls)
+    queries = len(solaredge.queries)
     await hass.config_entries.async_reload(solaredge_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     await async_wait_recording_done(hass)
-    assert not [p for _, p in solaredge.calls[calls:] if "HOUR" in p]
+    assert not [q for q in solaredge.queries[queries:] if "resolution=HOUR" in q]
     assert solaredge_entry.runtime_data.backfill.requests == 0
     again = await _rows(hass, boundary - timedelta(days=8))
     assert [r["sum"] for r in again][: len(sums)] == sums
@@ -195,11 +194,11 @@ async def test_auto_reach_spends_only_spare_quota(
     assert limiter.month_left >= live_need + budget.per_month * budget.reserve / 2 - 4
     assert not backfill.done
     # A week later the automatic reach ends where it got to.
-    calls = len(solaredge.calls)
+    queries = len(solaredge.queries)
     freezer.tick(timedelta(days=8))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-    history = [p for _, p in solaredge.calls[calls:] if "HOUR" in p]
+    history = [q for q in solaredge.queries[queries:] if "resolution=HOUR" in q]
     assert not history  # the week was over when its next run came
     freezer.tick(timedelta(seconds=61))  # the live catch-up's minute window
     async_fire_time_changed(hass)
@@ -209,7 +208,7 @@ async def test_auto_reach_spends_only_spare_quota(
     assert solaredge_entry.state.name == "LOADED", solaredge_entry.reason
     assert solaredge_entry.runtime_data.backfill.done
     assert solaredge_entry.runtime_data.backfill.requests == 0
-    assert not [p for _, p in solaredge.calls[calls:] if "HOUR" in p]
+    assert not [q for q in solaredge.queries[queries:] if "resolution=HOUR" in q]
 
 
 def test_spread_day_follows_the_sun() -> None:
@@ -236,3 +235,95 @@ def test_day_hours_across_daylight_saving() -> None:
     assert len(autumn) == 25
     assert len(set(autumn)) == 25
     assert spread_day(0.0, [], None) == []
+
+
+async def test_backfill_pauses_on_failures_and_resumes(
+    recorder_mock: object,
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A vendor error pauses it 5 min, a 429 for its Retry-After; nothing is lost."""
+    hass = phoenix
+    solaredge.fail_next(500, 1, "resolution=HOUR")
+    solaredge.fail_next(429, 1, "resolution=HOUR", retry_after="30")
+    solaredge_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        solaredge_entry, options={CONF_BACKFILL_DAYS: 3}
+    )
+    await hass.config_entries.async_setup(solaredge_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    backfill = solaredge_entry.runtime_data.backfill
+    # Setup filled half the minute window: the import waits 70 s, then the 500
+    # pauses it for 5 minutes, then the 429 for at least a minute.
+    await _tick(hass, freezer, timedelta(seconds=70))
+    assert len([q for q in solaredge.queries if "resolution=HOUR" in q]) == 1
+    await _tick(hass, freezer, timedelta(minutes=4))
+    assert len([q for q in solaredge.queries if "resolution=HOUR" in q]) == 1
+    assert backfill.requests == 0
+    for _ in range(4):
+        await _tick(hass, freezer, timedelta(seconds=61))
+    await async_wait_recording_done(hass)
+    assert backfill.done
+    assert backfill.requests == 3
+    # Today asked three times (500, 429, then answered), then two older days.
+    hours = [q for q in solaredge.queries if "resolution=HOUR" in q]
+    assert len(hours) == 5
+    assert hours[0] == hours[1] == hours[2]
+    assert len(set(hours)) == 3
+    rows = await _rows(hass, NOON - timedelta(days=4))
+    assert rows[-1]["sum"] == pytest.approx(0.0)
+    assert (
+        len(
+            {
+                dt_util.as_local(dt_util.utc_from_timestamp(r["start"])).date()
+                for r in rows
+            }
+        )
+        == 3
+    )
+
+
+async def test_entry_added_again_keeps_its_history(
+    recorder_mock: object,
+    hass_storage: dict[str, object],
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Removed and added again: the counter's statistics are left as they were."""
+    hass = phoenix
+    solaredge_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        solaredge_entry, options={CONF_BACKFILL_DAYS: 2}
+    )
+    await hass.config_entries.async_setup(solaredge_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(seconds=70))  # after setup's minute window
+    await async_wait_recording_done(hass)
+    assert solaredge_entry.runtime_data.backfill.done
+    before = await _rows(hass, NOON - timedelta(days=3))
+    assert before
+    assert f"sungaze.backfill.{solaredge_entry.entry_id}" in hass_storage
+    await hass.config_entries.async_remove(solaredge_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert f"sungaze.backfill.{solaredge_entry.entry_id}" not in hass_storage
+    await _tick(hass, freezer, timedelta(minutes=2))  # the vendor's minute window
+    again = MockConfigEntry(
+        domain=solaredge_entry.domain,
+        unique_id=solaredge_entry.unique_id,
+        title=solaredge_entry.title,
+        data=dict(solaredge_entry.data),
+        options={CONF_BACKFILL_DAYS: 30},
+    )
+    again.add_to_hass(hass)
+    await hass.config_entries.async_setup(again.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(seconds=70))
+    await async_wait_recording_done(hass)
+    backfill = again.runtime_data.backfill
+    assert backfill.done  # one run found the history and stopped
+    assert backfill.requests <= 10
+    assert await _rows(hass, NOON - timedelta(days=3)) == before

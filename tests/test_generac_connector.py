@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 import logging
 from typing import Any
 
@@ -26,6 +27,7 @@ from custom_components.sungaze.model import DeviceKind, Snapshot
 from .simulators.generac import (
     CLIENT_ID,
     CLIENT_SECRET,
+    DAILY_SOLAR,
     EMAIL,
     HOME_ID,
     PASSWORD,
@@ -641,3 +643,25 @@ async def test_two_connectors_of_one_token_renew_once(
     assert second.credentials["refresh_token"] == new
     assert [c[0]["refresh_token"] for c in stored_first.calls] == [new]
     assert [c[0]["refresh_token"] for c in stored_second.calls] == [new]
+
+
+def test_simulator_lifetime_counters_rise_through_midnight() -> None:
+    """The simulator's own lifetime Wh never drop: a day adds one day of solar."""
+    sim = GeneracSimulator()
+    home = sim.homes[0]
+
+    def pvl_total(ts: float) -> float:
+        systems = sim._home(home, ts, 1.0)["systems"]
+        return sum(
+            d["deviceStatus"]["lifeTimeEnergyInWh"]
+            for s in systems
+            for d in s["systemDevices"]
+            if d["deviceType"] == "PVL"
+        )
+
+    midnight = datetime(2026, 6, 21, 7, tzinfo=UTC).timestamp()  # Phoenix 00:00
+    samples = [pvl_total(midnight + m * 60) for m in range(-90, 24 * 60 + 90, 15)]
+    assert all(b >= a for a, b in pairwise(samples))
+    day = pvl_total(midnight + 86_400) - pvl_total(midnight)
+    size = sum(s.size for s in home.systems)
+    assert day == pytest.approx(DAILY_SOLAR * size, rel=0.01)

@@ -85,6 +85,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> None:
     """Forget what was kept for the entry beyond its setups."""
+    from .backfill import async_forget as async_forget_history
     from .members import announce_removed, state_store
     from .oauth import async_forget_tokens
 
@@ -92,3 +93,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: SungazeConfigEntry) -> 
     async_forget_tokens(hass, entry.entry_id)
     # Derived counters and the like belong to the entry: gone with it.
     await state_store(hass, entry.entry_id).async_remove()
+    await async_forget_history(hass, entry.entry_id)

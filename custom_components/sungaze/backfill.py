@@ -275,8 +275,15 @@ class Backfill:
                 )
             day -= timedelta(days=1)
         # What was fetched is imported even when the run was cut short.
-        for (device_id, key), points in batch.items():
+        imported = [
             await self._async_import(device_id, key, points, boundary)
+            for (device_id, key), points in batch.items()
+        ]
+        if imported and not any(imported):
+            # Every counter already has its past (an entry added again, say):
+            # nothing more to fetch.
+            LOGGER.debug("History import stops: the counters have history already")
+            wait = None
         self.state["next_day"] = day.isoformat()
         if wait is None:
             self.state["done"] = True
@@ -314,7 +321,8 @@ class Backfill:
         key: str,
         points: list[tuple[datetime, float]],
         boundary: datetime,
-    ) -> None:
+    ) -> bool:
+        """Import one counter's hours; False when it is not ours to fill."""
         # Imported lazily: the recorder is an optional (after-)dependency.
         from homeassistant.components.recorder.models import (
             StatisticData,
@@ -333,7 +341,7 @@ class Backfill:
             "sensor", DOMAIN, f"{coordinator.vendor}_{device_id}_{key}"
         )
         if entity_id is None or entity_id in self.state["skip"]:
-            return
+            return False
         anchors: dict[str, float] = self.state["anchors"]
         if entity_id not in anchors:
             # History already recorded before the boundary (an entry added
@@ -350,13 +358,13 @@ class Backfill:
             )
             if rows.get(entity_id):
                 self.state["skip"].append(entity_id)
-                return
+                return False
             anchors[entity_id] = 0.0
         by_hour: dict[datetime, float] = {}
         for start, value in points:
             by_hour[start] = by_hour.get(start, 0.0) + value
         if not by_hour:
-            return
+            return True
         # In the sensor's own unit, as the recorder compiles it (kWh, say).
         state = self.hass.states.get(entity_id)
         unit = (
@@ -384,3 +392,11 @@ class Backfill:
             ),
             data,
         )
+        return True
+
+
+async def async_forget(hass: HomeAssistant, entry_id: str) -> None:
+    """Drop a removed entry's import state."""
+    await Store[dict[str, Any]](
+        hass, STORE_VERSION, f"{DOMAIN}.backfill.{entry_id}"
+    ).async_remove()

@@ -109,6 +109,16 @@ def _cps_place(tz: str) -> dict[str, Any]:
     return {"tz": tz}
 
 
+def _tigo_place(tz: str) -> dict[str, Any]:
+    return {"tz": tz}
+
+
+def _generac_place(tz: str) -> dict[str, Any]:
+    from .generac import SimHome
+
+    return {"homes": [SimHome(timezone=tz)]}
+
+
 def _eg4_entry(host: str, port: int) -> dict[str, Any]:
     return {
         "domain": DOMAIN,
@@ -161,9 +171,17 @@ VENDORS: tuple[Vendor, ...] = (
         place=_enphase_place,
     ),
     Vendor("eg4", "eg4", "EG4Simulator", 18783, {}, _eg4_entry, _eg4_place),
+    # No place: SRP is a Phoenix utility, its hours stay Phoenix's.
     Vendor("srp", "srp", "SRPSimulator", 18784, {}),
-    Vendor("generac", "generac", "GeneracSimulator", 18785, {"demo": True}),
-    Vendor("tigo", "tigo", "TigoSimulator", 18786, {}),
+    Vendor(
+        "generac",
+        "generac",
+        "GeneracSimulator",
+        18785,
+        {"demo": True},
+        place=_generac_place,
+    ),
+    Vendor("tigo", "tigo", "TigoSimulator", 18786, {}, place=_tigo_place),
     Vendor(
         "cps-modbus", "cps_modbus", "CpsModbusSimulator", 18787, {}, place=_cps_place
     ),

@@ -19,7 +19,8 @@ out what a user copies from the browser (camelCase), usable on the refresh
 endpoint like the app's tokens.
 
 The day is believable and a pure function of time (so tests know the exact
-integral): a PV bell from 06:00 to 19:30 local, a household load with morning
+integral): a PV bell from 06:00 to 19:30 local (the home's `timezone`,
+Phoenix by default), a household load with morning
 and evening bumps, a battery charging by day and discharging in the evening
 and night, the grid taking the rest (+ import). Telemetry holds one snapshot
 per second since `fromIso` (inclusive), powers in kW rounded to the watt.
@@ -72,7 +73,7 @@ class SimSystem:
 
 @dataclass
 class SimHome:
-    """One home of the account."""
+    """One home of the account; `timezone` (IANA) is also its simulated clock's."""
 
     home_id: str = HOME_ID
     address1: str = "42 Sunny Ln"
@@ -93,14 +94,16 @@ def _window(hour: float, start: float, end: float) -> float:
     return math.sin(math.pi * (hour - start) / (end - start)) ** 2
 
 
-def local_hour(ts: float) -> float:
-    """Hours since local midnight (Phoenix: UTC-7, no DST)."""
-    return ((ts - 7 * 3600) % 86400) / 3600
+def local_hour(ts: float, tz: str = TZ) -> float:
+    """Hours since local midnight in the zone `tz` (Phoenix: UTC-7, no DST)."""
+    offset = datetime.fromtimestamp(ts, ZoneInfo(tz)).utcoffset()
+    seconds = offset.total_seconds() if offset is not None else 0.0
+    return ((ts + seconds) % 86400) / 3600
 
 
-def powers(ts: float, size: float = 1.0) -> dict[str, float]:
+def powers(ts: float, size: float = 1.0, tz: str = TZ) -> dict[str, float]:
     """The home's powers in W at a moment: solar, consumption, battery, grid."""
-    hour = local_hour(ts)
+    hour = local_hour(ts, tz)
     solar = 0.0
     if SUNRISE_H < hour < SUNSET_H:
         solar = (
@@ -127,9 +130,9 @@ def powers(ts: float, size: float = 1.0) -> dict[str, float]:
     }
 
 
-def soc(ts: float) -> float:
+def soc(ts: float, tz: str = TZ) -> float:
     """A plausible state of charge: full by mid-afternoon, low by dawn."""
-    hour = local_hour(ts)
+    hour = local_hour(ts, tz)
     if hour < 3.0:
         return 22.0 - 10.0 * hour / 3.0
     if hour < 8.5:
@@ -142,13 +145,13 @@ def soc(ts: float) -> float:
 
 
 def true_energy(
-    start: float, end: float, size: float = 1.0, step: float = 0.25
+    start: float, end: float, size: float = 1.0, step: float = 0.25, tz: str = TZ
 ) -> dict[str, float]:
     """The exact energies (Wh) of the continuous curves, by fine midpoint sums."""
     totals = dict.fromkeys(("import", "export", "charge", "discharge"), 0.0)
     t = start + step / 2
     while t < end:
-        p = powers(t, size)
+        p = powers(t, size, tz)
         totals["import"] += max(p["grid"], 0.0)
         totals["export"] += max(-p["grid"], 0.0)
         totals["discharge"] += max(p["battery"], 0.0)
@@ -158,7 +161,7 @@ def true_energy(
 
 
 def _daily_solar() -> float:
-    """Wh of solar in one day at size 1 (for lifetime counters)."""
+    """Wh of solar in one day at size 1 (for lifetime counters; any whole-hour zone)."""
     step = 60.0
     return sum(powers(t * step)["solar"] for t in range(1440)) * step / 3600
 
@@ -166,13 +169,13 @@ def _daily_solar() -> float:
 DAILY_SOLAR = _daily_solar()
 
 
-def solar_since_midnight(ts: float, size: float) -> float:
-    """Wh produced since local midnight (coarse, monotonic)."""
-    midnight = ts - local_hour(ts) * 3600
+def solar_since_midnight(ts: float, size: float, tz: str = TZ) -> float:
+    """Wh produced since local midnight in `tz` (coarse, monotonic within a day)."""
+    midnight = ts - local_hour(ts, tz) * 3600
     step = 60.0
     total, t = 0.0, midnight
     while t + step <= ts:
-        total += powers(t + step / 2, size)["solar"] * step / 3600
+        total += powers(t + step / 2, size, tz)["solar"] * step / 3600
         t += step
     return total
 
@@ -378,12 +381,15 @@ class GeneracSimulator:
         return web.json_response([self._home(home, now, factor) for home in self.homes])
 
     def _home(self, home: SimHome, now: float, factor: float) -> dict[str, Any]:
-        days = (now - 1.7e9) / 86400
+        # Whole local days before today: today's part is `solar_since_midnight`
+        # (a fractional count would add a day's solar twice and drop at midnight).
+        midnight = now - local_hour(now, home.timezone) * 3600
+        days = math.floor((midnight - 1.7e9) / 86400)
         systems = []
         for system in home.systems:
-            p = powers(now, system.size)
+            p = powers(now, system.size, home.timezone)
             solar_total = days * DAILY_SOLAR * system.size + solar_since_midnight(
-                now, system.size
+                now, system.size, home.timezone
             )
             devices: list[dict[str, Any]] = [
                 {
@@ -402,7 +408,7 @@ class GeneracSimulator:
                     "deviceType": "BATTERY",
                     "deviceStatus": {
                         "powerInWatts": round(p["battery"], 1),
-                        "soc": round(soc(now), 1),
+                        "soc": round(soc(now, home.timezone), 1),
                         "lifeTimeEnergyInWh": round(
                             factor * (4_410_000 + days * 9000 * system.size), 1
                         ),
@@ -437,8 +443,9 @@ class GeneracSimulator:
 
     def sample(self, home: SimHome, ts: int) -> dict[str, Any]:
         """One telemetry snapshot of a home at a whole second."""
-        p = powers(ts, home.size)
-        hour = local_hour(ts)
+        p = powers(ts, home.size, home.timezone)
+        hour = local_hour(ts, home.timezone)
+        charge = soc(ts, home.timezone)
         return {
             "date": str(ts),
             "solar": {"powerKw": round(p["solar"] / 1000, 3)},
@@ -447,10 +454,10 @@ class GeneracSimulator:
             "generator": {"powerKw": 0.0},
             "battery": {
                 "powerKw": round(p["battery"] / 1000, 3),
-                "soC": round(soc(ts), 1),
-                "batteryBackupTimeInSeconds": int(soc(ts) * 540),
+                "soC": round(charge, 1),
+                "batteryBackupTimeInSeconds": int(charge * 540),
                 "batteryState": "BATTERY_SOC_STATUS_LOW"
-                if soc(ts) < 15
+                if charge < 15
                 else "BATTERY_SOC_STATUS_NOMINAL",
             },
             "system": {
@@ -497,9 +504,9 @@ class GeneracSimulator:
         )
 
 
-def local(ts: float) -> datetime:
-    """A timestamp as Phoenix time (for test messages)."""
-    return datetime.fromtimestamp(ts, ZoneInfo(TZ))
+def local(ts: float, tz: str = TZ) -> datetime:
+    """A timestamp as local time in `tz`, Phoenix by default (for test messages)."""
+    return datetime.fromtimestamp(ts, ZoneInfo(tz))
 
 
 def demo_entry(host: str, port: int) -> dict[str, Any]:

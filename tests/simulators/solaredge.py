@@ -393,7 +393,7 @@ class SolarEdgeSimulator:
 
     Fault switches:
         ``fail_next(status, count=1, path_contains="")``: the next ``count``
-        authenticated requests whose path contains ``path_contains`` answer
+        authenticated requests whose path and query contain ``path_contains`` answer
         ``status``; problem+json for 4xx/5xx, the gateway's minute-limit 429
         (``retry-after: 60``, no credit charged) for 429.
         ``offline = True``: every request gets its connection aborted.
@@ -447,6 +447,8 @@ class SolarEdgeSimulator:
         self.clock_skew = timedelta(0)
         self.base_url = ""
         self._failures: list[list[Any]] = []
+        self.queries: list[str] = []
+        """Every API request's path and query (`calls` holds paths only)."""
         self._window: deque[datetime] = deque()
         self._alerts: list[dict[str, Any]] = []
         self._next_alert_id = 112957209
@@ -802,6 +804,7 @@ class SolarEdgeSimulator:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.calls.append((request.method, path))
+        self.queries.append(request.path_qs)
         if self.offline:
             # Simulate an unreachable cloud: drop the connection, send nothing.
             if request.transport is not None:
@@ -872,7 +875,7 @@ class SolarEdgeSimulator:
 
         for failure in self._failures:
             status, count, needle, fault = failure
-            if count > 0 and needle in path:
+            if count > 0 and needle in request.path_qs:
                 failure[1] -= 1
                 self._failures = [f for f in self._failures if f[1] > 0]
                 if fault.delay:

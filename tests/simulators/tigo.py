@@ -6,7 +6,8 @@ A real aiohttp server on loopback; both APIs on one port under two prefixes:
 ``/work/shared/api/tigo-cps.md`` part A and ``srp-tigo-generac-2.md`` §2.
 
 The system: 24 TS4 optimizers in two strings (A1-A12 on MPPT 1, B1-B12 on
-MPPT 2) of one inverter, behind one CCA, in Phoenix. Panel A5 is shaded: it
+MPPT 2) of one inverter, behind one CCA, in Phoenix (``tz``: another zone,
+the same local-time curves). Panel A5 is shaded: it
 makes 40 % of the mean of A4 and A6. Every value derives from
 ``datetime.now(UTC)`` at request time (freezegun drives the clock).
 
@@ -53,6 +54,7 @@ __all__ = ["BASIC", "EMPTY", "PREMIUM", "SYSTEM_ID", "TigoSimulator", "demo_entr
 
 SYSTEM_ID = 174596
 TZ = "America/Phoenix"
+"""The default zone (`TigoSimulator.tz`); ``ZONE`` is its ZoneInfo."""
 ZONE = ZoneInfo(TZ)
 PREMIUM = ("premium@example.com", "premium-pass")
 BASIC = ("basic@example.com", "basic-pass")
@@ -163,9 +165,12 @@ class TigoSimulator:
     extra_systems: list[dict[str, Any]] = field(default_factory=list)
     """More systems in the lists (their data routes answer 404)."""
     origin: str = ""
+    tz: str = TZ
+    """The system's IANA time zone: its local clock and the `timezone` it serves."""
 
     def __post_init__(self) -> None:
         """Accounts, tokens and the aiohttp application."""
+        self.zone = ZoneInfo(self.tz)
         self.accounts = {
             PREMIUM[0]: _Account(PREMIUM[1], True),
             BASIC[0]: _Account(BASIC[1], False),
@@ -175,7 +180,7 @@ class TigoSimulator:
         self._failures: list[list[Any]] = []
         self._window: dict[str, deque[datetime]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
-        self._ref_ordinal = datetime.now(UTC).astimezone(ZONE).toordinal() - 3
+        self._ref_ordinal = datetime.now(UTC).astimezone(self.zone).toordinal() - 3
         self.app = web.Application()
         self.app.router.add_route("*", "/api2/api/v3/{tail:.*}", self._premium)
         self.app.router.add_route("*", "/mapi/{tail:.*}", self._mapi)
@@ -231,7 +236,9 @@ class TigoSimulator:
         """What the cloud holds for a local naive minute now (None: no row)."""
         if not _reports(minute):
             return None
-        local_now = (now or datetime.now(UTC)).astimezone(ZONE).replace(tzinfo=None)
+        local_now = (
+            (now or datetime.now(UTC)).astimezone(self.zone).replace(tzinfo=None)
+        )
         batch = minute.replace(minute=minute.minute - minute.minute % 15, second=0)
         first = (
             batch + _QH + timedelta(minutes=_hash("lag", batch) % 16) + self.lag_extra
@@ -276,7 +283,7 @@ class TigoSimulator:
         return rows
 
     def _now_local(self) -> datetime:
-        return datetime.now(UTC).astimezone(ZONE).replace(tzinfo=None)
+        return datetime.now(UTC).astimezone(self.zone).replace(tzinfo=None)
 
     def _day_published(
         self, day: date, until: datetime
@@ -312,7 +319,7 @@ class TigoSimulator:
             # The fixture's night quirk: 1 instead of 0 (tigo-cps.md A.5.5).
             "last_power_dc": round(power, 1) if power else 1,
             "updated_on": (newest or now)
-            .replace(tzinfo=ZONE)
+            .replace(tzinfo=self.zone)
             .isoformat(timespec="milliseconds"),
         }
 
@@ -329,7 +336,7 @@ class TigoSimulator:
             "country_code": "US",
             "latitude": "33.45",
             "longitude": "-112.07",
-            "timezone": TZ,
+            "timezone": self.tz,
             "power_rating": int(RATED_W * 24),
             "power_rating_ac": None,
             "created": "2024-05-02T10:11:12-07:00",
@@ -400,8 +407,8 @@ class TigoSimulator:
             "serial": CCA_SERIAL,
             "gateway_count": 1,
             "control_state": self.control_state,
-            "last_checkin": checkin.replace(tzinfo=ZONE).isoformat(),
-            "timezone": TZ,
+            "last_checkin": checkin.replace(tzinfo=self.zone).isoformat(),
+            "timezone": self.tz,
             "sw_version": "RandevuConfig_04C05B9FA214.img",
             "system_id": SYSTEM_ID,
             "object_id": 4001,
@@ -427,7 +434,7 @@ class TigoSimulator:
             "user": {
                 "user_id": 100000 + _hash(user) % 100000,
                 "auth": token,
-                "expires": expires.astimezone(ZONE).isoformat(timespec="seconds"),
+                "expires": expires.astimezone(self.zone).isoformat(timespec="seconds"),
                 "user_type": "Premium" if self.accounts[user].premium else "Basic",
                 "refresh_token": secrets.token_urlsafe(16),
                 "user_agreement": True,
