@@ -42,6 +42,14 @@ Introspection: ``calls`` (method, path, query), ``api_calls`` (data calls that
 counted), ``token_requests`` (grant types), ``truth(system_id)`` (what the cloud
 currently reports, for comparing integration state with), the token stores.
 
+History: the telemetry endpoints (``production_micro`` 5-minute ``enwh``,
+``production_meter`` ``wh_del``, ``consumption_meter`` ``enwh``,
+``energy_import_telemetry``/``energy_export_telemetry`` ``wh_imported``/
+``wh_exported``, ``battery`` charge/discharge) cut the same energy model into
+intervals, so a day's intervals add up to that day's element of the
+``*_lifetime`` series exactly, and the summary's lifetime is the sum of the
+days before plus today. Windows follow notes §4 (see ``_window``).
+
 Fault switches: ``offline`` (drop every connection), ``fail_next(status,
 count, path_contains)``, ``token_fail_next(status, count)``, ``hold_tokens``
 (an ``asyncio.Event``: token answers wait for it after the rotation has been
@@ -52,7 +60,10 @@ tokens become unknown), ``expire_refresh_tokens()``, ``deny_next()``,
 ``power_override`` (``/summary`` ``current_power`` becomes this number),
 ``override`` (path suffix -> body answered instead: a text as-is, else JSON),
 ``transform`` (path suffix -> function of the real body, answered instead),
-``gateway_offline_since`` (uploads stop), ``add_event`` / ``add_alarm`` /
+``gateway_offline_since`` (uploads stop), ``watt_excludes`` (path suffixes
+the Watt plan refuses with 401), ``malformed`` ``flat_grid`` (import/export
+intervals as a flat list instead of the official nested arrays),
+``SimSystem.production_meter`` (False: micro-inverter production only), ``add_event`` / ``add_alarm`` /
 ``close_events``, and the per-system inventory (micros can be added/removed).
 """
 
@@ -94,6 +105,9 @@ _PLANS = {
     "megawatt": (100, 300_000),
     "partner": (300, 1_500_000),
 }
+_SPANS = {"5mins": _FIVE, "15mins": _QH, "day": 86400, "week": 7 * 86400}
+_MAX_WINDOW = timedelta(days=7)
+_OLDEST = timedelta(days=730)
 _DEVICE_LEVEL = ("/devices/micros/telemetry", "/devices/encharges/", "/live_data")
 _NOT_AUTHORIZED = {
     "message": "Not Authorized",
@@ -171,6 +185,8 @@ class SimSystem:
     battery_serial: str | None = "492312001241"
     battery_capacity_kwh: float = 5.0
     consumption_meter: bool = True
+    production_meter: bool = True
+    """False: production comes from the micro-inverters only (no meter)."""
     upload_offset: int = 140
     """Seconds after each quarter-hour (or 6-hour mark) at which it uploads."""
 
@@ -284,6 +300,11 @@ class EnphaseSimulator:
         self.transform: dict[str, Callable[[Any], Any]] = {}
         self.gateway_offline_since: datetime | None = None
         self.malformed: set[str] = set()
+        self.minute_limit: int | None = None
+        """Overrides the plan's per-minute limit (the bench times our own cost)."""
+        self.watt_excludes: set[str] = set()
+        """Path suffixes the Watt plan answers 401 to (e.g. the UNCONFIRMED
+        reading that battery telemetry needs Kilowatt)."""
         self.events: list[dict[str, Any]] = []
         self.alarms: list[dict[str, Any]] = []
         self.base_url = ""
@@ -775,6 +796,7 @@ class EnphaseSimulator:
                 status=401,
             )
         per_minute, per_month = _PLANS[app.plan]
+        per_minute = self.minute_limit or per_minute
         minute = int(now.timestamp()) // 60 * 60
         m_start, m_used = self._minute.get(app.client_id, (minute, 0))
         if m_start != minute:
@@ -795,7 +817,10 @@ class EnphaseSimulator:
         self._month[app.client_id] = (mo, mo_used + 1)
         self.api_calls.append(path)
         self.api_stamps.append(now.isoformat())
-        if app.plan == "watt" and any(part in path for part in _DEVICE_LEVEL):
+        if app.plan == "watt" and (
+            any(part in path for part in _DEVICE_LEVEL)
+            or any(path.rstrip("/").endswith(tail) for tail in self.watt_excludes)
+        ):
             return web.json_response(_NOT_AUTHORIZED, status=401)
         for failure in self._failures:
             status, count, needle = failure
@@ -895,6 +920,24 @@ class EnphaseSimulator:
             "devices": lambda: self._devices(system),
             "latest_telemetry": lambda: self._latest(system),
             "telemetry/battery": lambda: self._battery(system, query, now),
+            "telemetry/production_micro": lambda: self._production_micro(
+                system, query, now
+            ),
+            "telemetry/production_meter": lambda: self._meter_telemetry(
+                system, query, now, "pv", "wh_del"
+            ),
+            "telemetry/consumption_meter": lambda: (
+                self._needs_meter(system)
+                or self._meter_telemetry(system, query, now, "load", "enwh")
+            ),
+            "energy_import_telemetry": lambda: (
+                self._needs_meter(system)
+                or self._grid_telemetry(system, query, now, "import", "wh_imported")
+            ),
+            "energy_export_telemetry": lambda: (
+                self._needs_meter(system)
+                or self._grid_telemetry(system, query, now, "export", "wh_exported")
+            ),
             "energy_lifetime": lambda: self._series(
                 system, query, {"production": "pv"}
             ),
@@ -1090,9 +1133,9 @@ class EnphaseSimulator:
                     "part_number": "800-00655-r09",
                     "sku": None,
                     "model": "Envoy S",
-                    "status": "normal",
+                    "status": "normal" if system.production_meter else "disabled",
                     "active": True,
-                    "state": "enabled",
+                    "state": "enabled" if system.production_meter else "disabled",
                     "config_type": "Production",
                     "config_phase": "single",
                     "product_name": "IQ Gateway",
@@ -1216,6 +1259,201 @@ class EnphaseSimulator:
             ]
         return {"system_id": system.system_id, "items": "devices", "devices": devices}
 
+    def _window(
+        self, system: SimSystem, query: Any, now: datetime, step: int
+    ) -> tuple[datetime, datetime, dict[str, Any]]:
+        """The interval window of a telemetry call, and the echoed range fields.
+
+        Notes §4: ``start_at`` (epoch) or ``start_date`` (system-local date,
+        midnight; default today); ``end_at`` = min(now, start + granularity);
+        a window spans at most 7 days and starts within the last 2 years (422
+        otherwise); a start before the first report moves to midnight of the
+        first day; a start after the last upload answers no intervals. The
+        response echoes whichever of ``start_at``/``start_date`` was sent.
+        A ``start_date`` window of ``day``/``week`` runs to a local midnight
+        (UNCONFIRMED across a DST change); ``end_date`` (UNCONFIRMED) is the
+        local date of the last interval's end.
+        """
+        tz = ZoneInfo(system.timezone)
+        granularity = query.get("granularity", "day")
+        span = _SPANS.get(granularity)
+        if span is None:
+            raise _ApiError(
+                422,
+                "Unprocessable Entity",
+                "Invalid request because of 'Invalid granularity'",
+            )
+        by_date = "start_at" not in query and "start_date" in query
+        try:
+            if "start_at" in query:
+                start = datetime.fromtimestamp(int(query["start_at"]), UTC)
+            else:
+                first_day = (
+                    date.fromisoformat(query["start_date"])
+                    if by_date
+                    else now.astimezone(tz).date()
+                )
+                start = datetime.combine(first_day, time(), tz).astimezone(UTC)
+            limit: datetime | None = None
+            if "end_at" in query:
+                limit = datetime.fromtimestamp(int(query["end_at"]), UTC)
+            elif "end_date" in query:
+                limit = datetime.combine(
+                    date.fromisoformat(query["end_date"]) + timedelta(days=1),
+                    time(),
+                    tz,
+                ).astimezone(UTC)
+        except ValueError, OverflowError, OSError:
+            raise _ApiError(
+                422,
+                "Unprocessable Entity",
+                "Invalid request because of 'Invalid date'",
+            ) from None
+        first = datetime.combine(system.operational, time(), tz).astimezone(UTC)
+        cut = self.cutoff(system)
+        if start < now - _OLDEST or (
+            limit is not None and (limit < start or limit - start > _MAX_WINDOW)
+        ):
+            raise _ApiError(
+                422,
+                "Unprocessable Entity",
+                "Invalid request because of 'Requested date range is invalid for "
+                f"this system. {{:start_at=>{int(start.timestamp())}, :end_at=>"
+                f"{int((limit or start).timestamp())}, :first_interval=>"
+                f"{int(first.timestamp())}, :last_interval=>{int(cut.timestamp())}}}'",
+            )
+        start = max(start, first)
+        start = datetime.fromtimestamp(math.ceil(start.timestamp() / step) * step, UTC)
+        if by_date and granularity in ("day", "week"):
+            days = 7 if granularity == "week" else 1
+            local = start.astimezone(tz).date() + timedelta(days=days)
+            stop = datetime.combine(local, time(), tz).astimezone(UTC)
+        else:
+            stop = start + timedelta(seconds=span)
+        end = min(now, stop, cut, limit or stop)
+        end = max(end, start)
+        if by_date:
+            last = end - timedelta(seconds=1) if end > start else start
+            echo = {
+                "start_date": start.astimezone(tz).date().isoformat(),
+                "end_date": last.astimezone(tz).date().isoformat(),
+            }
+        else:
+            echo = {
+                "start_at": int(start.timestamp()),
+                "end_at": int(end.timestamp()),
+            }
+        return start, end, {"granularity": granularity, **echo}
+
+    def _meta(self, system: SimSystem) -> dict[str, Any]:
+        tz = ZoneInfo(system.timezone)
+        return {
+            "status": self._status(system),
+            "last_report_at": int(self.last_upload(system).timestamp()),
+            "last_energy_at": int(self.cutoff(system).timestamp()),
+            "operational_at": int(
+                datetime.combine(system.operational, time(), tz).timestamp()
+            ),
+        }
+
+    @staticmethod
+    def _steps(start: datetime, end: datetime, step: int) -> list[datetime]:
+        """Starts of the whole intervals of ``step`` seconds in [start, end)."""
+        count = max(int((end - start).total_seconds()) // step, 0)
+        return [start + timedelta(seconds=step * n) for n in range(count)]
+
+    def _production_micro(
+        self, system: SimSystem, query: Any, now: datetime
+    ) -> dict[str, Any]:
+        """§5.5: 5-minute ``enwh``/``powr`` of the whole array, with ``meta``."""
+        start, end, echo = self._window(system, query, now, _FIVE)
+        count = len(system.micro_serials)
+        intervals = []
+        for moment in self._steps(start, end, _FIVE):
+            wh = self._flow_wh(system, "pv", moment, moment + timedelta(seconds=_FIVE))
+            intervals.append(
+                {
+                    "end_at": int(moment.timestamp()) + _FIVE,
+                    "devices_reporting": count,
+                    "powr": wh * 12,
+                    "enwh": wh,
+                }
+            )
+        return {
+            "system_id": system.system_id,
+            "total_devices": count,
+            **echo,
+            "items": "intervals",
+            "intervals": intervals,
+            "meta": self._meta(system),
+        }
+
+    def _meter_telemetry(
+        self, system: SimSystem, query: Any, now: datetime, flow: str, field: str
+    ) -> dict[str, Any]:
+        """§5.6/5.7: 15-minute meter intervals (``wh_del`` or ``enwh``)."""
+        if flow == "pv" and not system.production_meter:
+            raise _ApiError(
+                422,
+                "Unprocessable Entity",
+                "Invalid request because of 'No production meter installed'",
+            )
+        start, end, echo = self._window(system, query, now, _QH)
+        intervals = [
+            {
+                "end_at": int(moment.timestamp()) + _QH,
+                "devices_reporting": 1,
+                field: self._flow_wh(
+                    system, flow, moment, moment + timedelta(seconds=_QH)
+                ),
+            }
+            for moment in self._steps(start, end, _QH)
+        ]
+        body: dict[str, Any] = {
+            "system_id": system.system_id,
+            "total_devices": 1,
+            **echo,
+            "items": "intervals",
+            "intervals": intervals,
+        }
+        if flow != "pv":  # the spec's production-meter example has no meta
+            body["meta"] = self._meta(system)
+        return body
+
+    def _grid_telemetry(
+        self, system: SimSystem, query: Any, now: datetime, flow: str, field: str
+    ) -> dict[str, Any]:
+        """§5.9: import/export quarter-hours, ``total_devices`` 0, with ``meta``.
+
+        The official example nests ``intervals`` as an array of arrays; the
+        grouping is not documented, so here one inner array per local day
+        (``flat_grid`` switch: the unofficial flat list).
+        """
+        start, end, echo = self._window(system, query, now, _QH)
+        tz = ZoneInfo(system.timezone)
+        groups: dict[date, list[dict[str, Any]]] = {}
+        for moment in self._steps(start, end, _QH):
+            groups.setdefault(moment.astimezone(tz).date(), []).append(
+                {
+                    "end_at": int(moment.timestamp()) + _QH,
+                    "devices_reporting": 1,
+                    field: self._flow_wh(
+                        system, flow, moment, moment + timedelta(seconds=_QH)
+                    ),
+                }
+            )
+        intervals: list[Any] = list(groups.values())
+        if "flat_grid" in self.malformed:
+            intervals = [i for group in intervals for i in group]
+        return {
+            "system_id": system.system_id,
+            "total_devices": 0,
+            **echo,
+            "items": "intervals",
+            "intervals": intervals,
+            "meta": self._meta(system),
+        }
+
     def _battery(self, system: SimSystem, query: Any, now: datetime) -> dict[str, Any]:
         if not system.battery_serial:
             return {
@@ -1225,25 +1463,10 @@ class EnphaseSimulator:
                 "items": "intervals",
                 "intervals": [],
             }
-        tz = ZoneInfo(system.timezone)
-        granularity = query.get("granularity", "day")
-        span = {"15mins": _QH, "day": 86400, "week": 7 * 86400}.get(granularity)
-        if span is None:
-            raise _ApiError(422, "Unprocessable Entity", "Invalid granularity")
-        if "start_at" in query:
-            start = datetime.fromtimestamp(int(query["start_at"]), UTC)
-        else:
-            start = datetime.combine(now.astimezone(tz).date(), time(), tz).astimezone(
-                UTC
-            )
-        first = datetime.combine(system.operational, time(), tz).astimezone(UTC)
-        start = max(start, first)
-        start = datetime.fromtimestamp(math.ceil(start.timestamp() / _QH) * _QH, UTC)
-        end = min(now, start + timedelta(seconds=span), self.cutoff(system))
-        intervals = []
-        moment = start
+        start, end, echo = self._window(system, query, now, _QH)
         capacity = system.battery_capacity_kwh * 1000
-        while moment + timedelta(seconds=_QH) <= end:
+        intervals = []
+        for moment in self._steps(start, end, _QH):
             nxt = moment + timedelta(seconds=_QH)
             intervals.append(
                 {
@@ -1262,14 +1485,11 @@ class EnphaseSimulator:
                     },
                 }
             )
-            moment = nxt
         cut = self.cutoff(system)
         return {
             "system_id": system.system_id,
-            "granularity": granularity,
             "total_devices": 1,
-            "start_at": int(start.timestamp()),
-            "end_at": int(end.timestamp()),
+            **echo,
             "items": "intervals",
             "intervals": intervals,
             "last_reported_aggregate_soc": f"{round(self._soe(system, cut) / capacity * 100)}%",

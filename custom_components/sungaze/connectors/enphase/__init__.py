@@ -47,6 +47,11 @@ nothing: its last readings are kept. Groups that would not fit in the current mi
 (the setup burst, a new day's inventory) are postponed to a catch-up update
 just after the window, rather than waited for.
 
+History (first-setup backfill, `history.py`): the last 7 days hourly from
+week-long telemetry windows (one request per endpoint), every older day as a
+day total from the daily `*_lifetime` series (one request per series), for the
+same counters the live readings carry.
+
 UNCONFIRMED readings chosen here (see the research notes):
 
 * `/summary.energy_lifetime` counts up to the day before `summary_date` (the
@@ -60,6 +65,9 @@ UNCONFIRMED readings chosen here (see the research notes):
   the sign of `power`; the spec shows both signs.
 * Consumption meters report the house load; grid power is then derived from
   the energy balance: grid = consumption - production - battery discharge.
+* Telemetry asked with `start_date` and `granularity=week` covers 7 local
+  days from that date's midnight (meter, battery, import/export; §4 lists
+  `week` for meter and battery telemetry). Micro telemetry is asked per day.
 * Open alarm severities 1-2 are critical, 3 a warning, 4 and above info; open
   events without an alarm are warnings.
 """

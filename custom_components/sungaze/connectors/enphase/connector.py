@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 import hashlib
 import logging
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -16,6 +16,7 @@ from ...model import (
     Alert,
     Device,
     DeviceKind,
+    HistorySeries,
     Readings,
     Severity,
     Site,
@@ -27,6 +28,7 @@ from ..base import (
     AccountInfo,
     BadPayloadError,
     PollCost,
+    RateLimitedError,
     RequestBudget,
     RequestLimiter,
     StaticToken,
@@ -43,6 +45,26 @@ from ..parse import (
     zone,
 )
 from .client import EnphaseClient, NotIncluded, Refused
+from .history import (
+    BATTERY,
+    BATTERY_SERIES,
+    CONSUMPTION,
+    CONSUMPTION_SERIES,
+    EXPORT,
+    EXPORT_SERIES,
+    HOURLY_DAYS,
+    IMPORT,
+    IMPORT_SERIES,
+    PRODUCTION_METER,
+    PRODUCTION_MICRO,
+    PRODUCTION_SERIES,
+    Series,
+    Source,
+    SystemHistory,
+    complete_hours,
+    day_points,
+    read_series,
+)
 from .parse import DailySeries, System, last_soc, quantity, truthy
 from .plans import CONF_PLAN, DEFAULT_PLAN, PLANS, runs
 from .tables import (
@@ -91,6 +113,8 @@ class EnphaseConnector(EnphaseClient):
         self._event_types_fetched = False
         self._gated: dict[str, date] = {}
         self._postponed = False
+        self._operational: dict[str, date] = {}
+        self._history: dict[str, SystemHistory] = {}
 
     @classmethod
     def from_config(
@@ -235,16 +259,16 @@ class EnphaseConnector(EnphaseClient):
                 raise BadPayloadError("Unexpected /systems shape")
             for item in items:
                 if isinstance(item, Mapping) and item.get("system_id") is not None:
-                    found.append(
-                        (
-                            Site(
-                                id=str(item["system_id"]),
-                                name=str(item.get("name") or item["system_id"]),
-                                timezone=item.get("timezone") or None,
-                            ),
-                            str(item.get("connection_type") or "").lower(),
-                        )
+                    site = Site(
+                        id=str(item["system_id"]),
+                        name=str(item.get("name") or item["system_id"]),
+                        timezone=item.get("timezone") or None,
                     )
+                    found.append((site, str(item.get("connection_type") or "").lower()))
+                    if (at := parse_epoch(item.get("operational_at"))) is not None:
+                        self._operational[site.id] = at.astimezone(
+                            zone(site.timezone)
+                        ).date()
             if len(items) < SUMMARY_PAGE:
                 return found
             page += 1
@@ -815,6 +839,211 @@ class EnphaseConnector(EnphaseClient):
     @staticmethod
     def _device_for(system: System, serial: str) -> str:
         return serial if serial in system.devices else system.site.id
+
+    # -- history (first-setup backfill; see history.py) ----------------------
+
+    history_requests_per_day: ClassVar[int] = 5
+    """A full system's first day: five week-long telemetry windows (or, for
+    the first day before the hourly range, the five daily series)."""
+
+    @property
+    def history_first_day(self) -> date | None:
+        """The oldest system's operational day (or its series' first day)."""
+        days = [
+            self._history_state(system).first_day
+            or self._operational.get(system.site.id)
+            for system in self._systems.values()
+        ]
+        known = [d for d in days if d is not None]
+        return min(known) if known else None
+
+    def history_cost(self, day: date) -> int:
+        """Requests the next `async_history(day)` sends (0 for cached days)."""
+        if not self._systems:
+            return min(self.history_requests_per_day, self._history_burst())
+        needed = sum(
+            len(self._history_needs(system, day)) for system in self._systems.values()
+        )
+        return min(needed, self._history_burst())
+
+    def _history_burst(self) -> int:
+        """Most requests one history call sends: half of a minute window.
+
+        Live updates keep the other half; more waits for the next call.
+        """
+        return max(1, (self.limiter.budget.per_minute or 10) // 2)
+
+    def _history_state(self, system: System) -> SystemHistory:
+        state = self._history.setdefault(system.site.id, SystemHistory())
+        window = self._today(system) - timedelta(days=HOURLY_DAYS - 1)
+        if state.window != window:
+            state.reset_window(window)
+        return state
+
+    @staticmethod
+    def _history_plan(system: System) -> list[tuple[Source, Series]]:
+        """The hourly source and daily series of each counter the system has."""
+        production = PRODUCTION_METER if system.has_production_meter else None
+        plan = [(production or PRODUCTION_MICRO, PRODUCTION_SERIES)]
+        if system.has_consumption_meter:
+            plan += [
+                (CONSUMPTION, CONSUMPTION_SERIES),
+                (IMPORT, IMPORT_SERIES),
+                (EXPORT, EXPORT_SERIES),
+            ]
+        if system.has_battery:
+            plan.append((BATTERY, BATTERY_SERIES))
+        return plan
+
+    def _history_first(self, system: System) -> date | None:
+        state = self._history_state(system)
+        return state.first_day or self._operational.get(system.site.id)
+
+    def _history_needs(
+        self, system: System, day: date
+    ) -> list[tuple[Source | Series, date]]:
+        """What must still be fetched to answer `day` for this system."""
+        today = self._today(system)
+        first = self._history_first(system)
+        if day > today or (first is not None and day < first):
+            return []
+        state = self._history_state(system)
+        needs: list[tuple[Source | Series, date]] = []
+        hourly = day >= state.window
+        for source, series in self._history_plan(system):
+            tag = f"{source.name}@{day}" if source.granularity == "day" else source.name
+            refused = any(k in state.refused for k in source.fields)
+            if hourly and not refused and tag not in state.tried:
+                start = day if source.granularity == "day" else state.window
+                needs.append((source, start))
+                continue
+            daily = not hourly or refused
+            if daily and day < today and series.name not in state.series_tried:
+                needs.append((series, today))
+        return needs
+
+    async def async_history(self, day: date) -> tuple[HistorySeries, ...]:
+        """That site-local day of every counter, for each selected system.
+
+        Hours for the last `HOURLY_DAYS` days (telemetry), day totals before
+        (daily series); see `history.py`. At most `_history_burst` requests
+        per call: a call that needs more raises `RateLimitedError` for the
+        next minute, keeping what it fetched.
+        """
+        sent = self.limiter.total
+        if not self._systems:
+            await self._refresh_systems()
+            self._systems_day = datetime.now(UTC).date()
+        out: list[HistorySeries] = []
+        for system in self._systems.values():
+            if system.inventory_day is None:
+                await self._refresh_devices(system, f"/systems/{system.site.id}")
+                system.inventory_day = self._today(system)
+            while needs := self._history_needs(system, day):
+                if self.limiter.total - sent >= self._history_burst():
+                    raise RateLimitedError(
+                        "Enphase history continues in the next minute",
+                        retry_after=60.0,
+                        period="minute",
+                    )
+                item, start = needs[0]
+                if isinstance(item, Source):
+                    await self._history_telemetry(system, item, start)
+                else:
+                    await self._history_series(system, item, start)
+            out.extend(self._history_day(system, day))
+        return tuple(out)
+
+    async def _history_telemetry(
+        self, system: System, source: Source, start: date
+    ) -> None:
+        """One telemetry window from local midnight of `start`; hours kept."""
+        state = self._history_state(system)
+        tag = f"{source.name}@{start}" if source.granularity == "day" else source.name
+        payload = await self._optional(
+            system,
+            source.name,
+            f"/systems/{system.site.id}/{source.name}",
+            {"start_date": start.isoformat(), "granularity": source.granularity},
+        )
+        # Only an answer (or a refusal) settles it: a typed error retries later.
+        state.tried.add(tag)
+        tz = self._zone(system)
+        begin = datetime.combine(start, datetime.min.time(), tz)
+        days = 1 if source.granularity == "day" else HOURLY_DAYS
+        stop = datetime.combine(start + timedelta(days=days), datetime.min.time(), tz)
+        hours = (
+            complete_hours(
+                source, payload, start=begin, stop=stop, now=datetime.now(UTC)
+            )
+            if isinstance(payload, Mapping)
+            else None
+        )
+        if hours is None:
+            if payload is not None:
+                self._log_once(
+                    source.name, f"Enphase {source.name} has an unexpected shape"
+                )
+            state.refused.update(source.fields)
+            return
+        for key, found in hours.items():
+            state.hours.setdefault(key, {}).update(found)
+
+    async def _history_series(
+        self, system: System, series: Series, today: date
+    ) -> None:
+        """A whole daily series from the first day to today."""
+        state = self._history_state(system)
+        params = {"end_date": today.isoformat()}
+        if (first := self._history_first(system)) is not None:
+            params["start_date"] = first.isoformat()
+        payload = await self._optional(
+            system, series.name, f"/systems/{system.site.id}/{series.name}", params
+        )
+        state.series_tried.add(series.name)
+        if not isinstance(payload, Mapping):
+            return
+        start = parse_date(payload.get("start_date"))
+        days, newest = read_series(series, start, payload)
+        for key, found in days.items():
+            state.days.setdefault(key, {}).update(found)
+        if newest is not None and (
+            state.reported_until is None or newest > state.reported_until
+        ):
+            state.reported_until = newest
+        if series is PRODUCTION_SERIES and start is not None:
+            state.first_day = start
+
+    def _history_day(self, system: System, day: date) -> list[HistorySeries]:
+        """The cached answer for one system and day."""
+        today = self._today(system)
+        first = self._history_first(system)
+        if day > today or (first is not None and day < first):
+            return []
+        state = self._history_state(system)
+        site = system.site.id
+        out: list[HistorySeries] = []
+        for source, _series in self._history_plan(system):
+            for key in source.fields:
+                if day >= state.window and key not in state.refused:
+                    points = day_points(
+                        state.hours.get(key, {}), day, self._zone(system)
+                    )
+                    if points:
+                        out.append(
+                            HistorySeries(device_id=site, key=key, points=points)
+                        )
+                    continue
+                total = state.days.get(key, {}).get(day)
+                reported = state.reported_until
+                if (
+                    day < today
+                    and total is not None
+                    and reported is not None
+                    and day <= reported
+                ):
+                    out.append(HistorySeries(device_id=site, key=key, day_total=total))
+        return out
 
     def diagnostics(self) -> dict[str, Any]:
         """Budget counters, the plan, and why features are absent."""
