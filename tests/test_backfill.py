@@ -52,6 +52,19 @@ async def _rows(hass: HomeAssistant, start: datetime) -> list[dict]:
     return rows.get(LIFETIME, [])
 
 
+async def _setup(
+    hass: HomeAssistant, entry: MockConfigEntry, days: int | None = None
+) -> None:
+    """Set the entry up, asking for `days` of history (None: the automatic reach)."""
+    entry.add_to_hass(hass)
+    if days is not None:
+        hass.config_entries.async_update_entry(
+            entry, options={CONF_BACKFILL_DAYS: days}
+        )
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
 async def _daily_wh(solaredge: SolarEdgeSimulator, day: str) -> float:
     """The simulator's own DAY bucket, read over HTTP (an independent path)."""
     async with (
@@ -80,12 +93,7 @@ async def test_backfill_imports_and_joins(
 ) -> None:
     """Seven past days land hourly, end at sum 0, and the first compiled hour joins."""
     hass = phoenix
-    solaredge_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        solaredge_entry, options={CONF_BACKFILL_DAYS: 7}
-    )
-    await hass.config_entries.async_setup(solaredge_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _setup(hass, solaredge_entry, days=7)
     backfill = solaredge_entry.runtime_data.backfill
     assert backfill is not None
     # SolarEdge allows 10 requests a minute: the import waits for the window.
@@ -149,18 +157,8 @@ async def test_backfill_can_be_switched_off(
     solaredge_entry: MockConfigEntry,
 ) -> None:
     """With 0 days in the options nothing is fetched."""
-    hass = phoenix
-    entry = MockConfigEntry(
-        domain=solaredge_entry.domain,
-        unique_id=solaredge_entry.unique_id,
-        title=solaredge_entry.title,
-        data=dict(solaredge_entry.data),
-        options={CONF_BACKFILL_DAYS: 0},
-    )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert entry.runtime_data.backfill.requests == 0
+    await _setup(phoenix, solaredge_entry, days=0)
+    assert solaredge_entry.runtime_data.backfill.requests == 0
 
 
 async def test_auto_reach_spends_only_spare_quota(
@@ -174,9 +172,7 @@ async def test_auto_reach_spends_only_spare_quota(
     hass = phoenix
     # The first half hour of a month: the live plan needs almost all of it.
     freezer.move_to("2026-07-01T00:30:00+00:00")
-    solaredge_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(solaredge_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _setup(hass, solaredge_entry)
     for _ in range(40):
         freezer.tick(timedelta(seconds=61))
         async_fire_time_changed(hass)
@@ -248,12 +244,7 @@ async def test_backfill_pauses_on_failures_and_resumes(
     hass = phoenix
     solaredge.fail_next(500, 1, "resolution=HOUR")
     solaredge.fail_next(429, 1, "resolution=HOUR", retry_after="30")
-    solaredge_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        solaredge_entry, options={CONF_BACKFILL_DAYS: 3}
-    )
-    await hass.config_entries.async_setup(solaredge_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _setup(hass, solaredge_entry, days=3)
     backfill = solaredge_entry.runtime_data.backfill
     # Setup filled half the minute window: the import waits 70 s, then the 500
     # pauses it for 5 minutes, then the 429 for at least a minute.
@@ -295,12 +286,7 @@ async def test_entry_added_again_keeps_its_history(
 ) -> None:
     """Removed and added again: the counter's statistics are left as they were."""
     hass = phoenix
-    solaredge_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        solaredge_entry, options={CONF_BACKFILL_DAYS: 2}
-    )
-    await hass.config_entries.async_setup(solaredge_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _setup(hass, solaredge_entry, days=2)
     await _tick(hass, freezer, timedelta(seconds=70))  # after setup's minute window
     await async_wait_recording_done(hass)
     assert solaredge_entry.runtime_data.backfill.done
@@ -316,11 +302,8 @@ async def test_entry_added_again_keeps_its_history(
         unique_id=solaredge_entry.unique_id,
         title=solaredge_entry.title,
         data=dict(solaredge_entry.data),
-        options={CONF_BACKFILL_DAYS: 30},
     )
-    again.add_to_hass(hass)
-    await hass.config_entries.async_setup(again.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _setup(hass, again, days=30)
     await _tick(hass, freezer, timedelta(seconds=70))
     await async_wait_recording_done(hass)
     backfill = again.runtime_data.backfill
