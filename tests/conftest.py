@@ -357,3 +357,23 @@ async def tick(
     freezer.tick(delta + timedelta(seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def hourly_sums(
+    hass: HomeAssistant, statistic_id: str, start: datetime
+) -> list[dict[str, Any]]:
+    """A statistic's hourly rows (start, sum) from `start` on, as the recorder has them."""
+    from homeassistant.components.recorder.statistics import statistics_during_period
+    from homeassistant.helpers.recorder import get_instance
+
+    rows = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        start,
+        None,
+        {statistic_id},
+        "hour",
+        None,
+        {"sum"},
+    )
+    return list(rows.get(statistic_id, []))

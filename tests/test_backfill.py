@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS, day_hours, spread_day
 
-from .conftest import NOON, SITE_ID, SOLAREDGE_KEY, tick as _tick
+from .conftest import NOON, SITE_ID, SOLAREDGE_KEY, hourly_sums, tick as _tick
 from .simulators.solaredge import SolarEdgeSimulator
 
 LIFETIME = "sensor.home_solar_energy"
@@ -33,23 +33,6 @@ def mock_recorder_before_hass(async_test_recorder: object) -> None:
 @pytest.fixture(autouse=True)
 def _noon(freezer: FrozenDateTimeFactory) -> None:
     freezer.move_to(NOON)
-
-
-async def _rows(hass: HomeAssistant, start: datetime) -> list[dict]:
-    from homeassistant.components.recorder.statistics import statistics_during_period
-    from homeassistant.helpers.recorder import get_instance
-
-    rows = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        start,
-        None,
-        {LIFETIME},
-        "hour",
-        None,
-        {"sum"},
-    )
-    return rows.get(LIFETIME, [])
 
 
 async def _setup(
@@ -106,7 +89,7 @@ async def test_backfill_imports_and_joins(
     assert len([q for q in solaredge.queries if "resolution=HOUR" in q]) == 7
 
     boundary = NOON
-    rows = await _rows(hass, boundary - timedelta(days=8))
+    rows = await hourly_sums(hass, LIFETIME, boundary - timedelta(days=8))
     assert rows
     assert rows[-1]["start"] < boundary.timestamp()
     assert rows[-1]["sum"] == pytest.approx(0.0)
@@ -131,7 +114,7 @@ async def test_backfill_imports_and_joins(
     for minutes in range(0, 60, 5):  # the last 5-minute run compiles the hour
         do_adhoc_statistics(hass, start=boundary + timedelta(minutes=minutes))
     await async_wait_recording_done(hass)
-    rows = await _rows(hass, boundary - timedelta(hours=2))
+    rows = await hourly_sums(hass, LIFETIME, boundary - timedelta(hours=2))
     joined = {row["start"]: row["sum"] for row in rows}
     # The newest imported hour (the simulator's upload lag leaves the last
     # one open at setup) carries sum 0; the first compiled hour starts there.
@@ -146,7 +129,7 @@ async def test_backfill_imports_and_joins(
     await async_wait_recording_done(hass)
     assert not [q for q in solaredge.queries[queries:] if "resolution=HOUR" in q]
     assert solaredge_entry.runtime_data.backfill.requests == 0
-    again = await _rows(hass, boundary - timedelta(days=8))
+    again = await hourly_sums(hass, LIFETIME, boundary - timedelta(days=8))
     assert [r["sum"] for r in again][: len(sums)] == sums
 
 
@@ -263,7 +246,7 @@ async def test_backfill_pauses_on_failures_and_resumes(
     assert len(hours) == 5
     assert hours[0] == hours[1] == hours[2]
     assert len(set(hours)) == 3
-    rows = await _rows(hass, NOON - timedelta(days=4))
+    rows = await hourly_sums(hass, LIFETIME, NOON - timedelta(days=4))
     assert rows[-1]["sum"] == pytest.approx(0.0)
     assert (
         len(
@@ -290,7 +273,7 @@ async def test_entry_added_again_keeps_its_history(
     await _tick(hass, freezer, timedelta(seconds=70))  # after setup's minute window
     await async_wait_recording_done(hass)
     assert solaredge_entry.runtime_data.backfill.done
-    before = await _rows(hass, NOON - timedelta(days=3))
+    before = await hourly_sums(hass, LIFETIME, NOON - timedelta(days=3))
     assert before
     assert f"sungaze.backfill.{solaredge_entry.entry_id}" in hass_storage
     await hass.config_entries.async_remove(solaredge_entry.entry_id)
@@ -309,4 +292,4 @@ async def test_entry_added_again_keeps_its_history(
     backfill = again.runtime_data.backfill
     assert backfill.done  # one run found the history and stopped
     assert backfill.requests <= 10
-    assert await _rows(hass, NOON - timedelta(days=3)) == before
+    assert await hourly_sums(hass, LIFETIME, NOON - timedelta(days=3)) == before

@@ -25,7 +25,7 @@ from custom_components.sungaze.connectors.eg4.parse import Plant, utc_offset
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.model import HistorySeries, Snapshot
 
-from .conftest import EG4_PASSWORD, EG4_USERNAME
+from .conftest import EG4_PASSWORD, EG4_USERNAME, hourly_sums
 from .simulators.eg4 import EG4Simulator, SimAccount, default_plants
 
 INV1, INV2, BOSS, XP = "4512670001", "4512670002", "4524850002", "5512340003"
@@ -462,23 +462,6 @@ def mock_recorder_before_hass(async_test_recorder: object) -> None:
     """The recorder's database must exist before hass starts."""
 
 
-async def _hourly(hass: HomeAssistant, entity_id: str) -> list[dict[str, Any]]:
-    from homeassistant.components.recorder.statistics import statistics_during_period
-    from homeassistant.helpers.recorder import get_instance
-
-    rows = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        NOON - timedelta(days=120),
-        None,
-        {entity_id},
-        "hour",
-        None,
-        {"sum"},
-    )
-    return list(rows.get(entity_id, []))
-
-
 def _day_energy(rows: list[dict[str, Any]], day: date) -> float:
     """A day's energy from hourly sums (each row's sum is at the end of its hour)."""
     start, end = (
@@ -544,7 +527,7 @@ async def test_backfill_imports_eg4_day_totals(
         per_wh = EnergyConverter.convert(
             1.0, "Wh", state.attributes["unit_of_measurement"]
         )
-        rows = await _hourly(hass, entity_id)
+        rows = await hourly_sums(hass, entity_id, NOON - timedelta(days=120))
         assert rows[-1]["sum"] == pytest.approx(0.0)
         # Yesterday's last hour with energy (sunlit counters end at sunset).
         last = midnight(TODAY) - timedelta(hours=1)

@@ -33,7 +33,7 @@ from custom_components.sungaze.connectors.enphase.history import (
 from custom_components.sungaze.const import DOMAIN
 from custom_components.sungaze.model import HistorySeries
 
-from .conftest import ENPHASE_SYSTEM_ID, NOON, tick
+from .conftest import ENPHASE_SYSTEM_ID, NOON, hourly_sums, tick
 from .simulators.enphase import EnphaseSimulator, SimSystem, cabin_system
 
 PHOENIX = ZoneInfo("America/Phoenix")
@@ -573,23 +573,6 @@ def mock_recorder_before_hass(async_test_recorder: object) -> None:
     """The recorder's database must exist before hass starts."""
 
 
-async def _rows(hass: HomeAssistant, entity_id: str, start: datetime) -> list[dict]:
-    from homeassistant.components.recorder.statistics import statistics_during_period
-    from homeassistant.helpers.recorder import get_instance
-
-    rows = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        start,
-        None,
-        {entity_id},
-        "hour",
-        None,
-        {"sum"},
-    )
-    return rows.get(entity_id, [])
-
-
 async def test_backfill_imports_and_joins_for_enphase(
     recorder_mock: object,
     phoenix: HomeAssistant,
@@ -639,7 +622,7 @@ async def test_backfill_imports_and_joins_for_enphase(
             "sensor", DOMAIN, f"enphase_{HOME}_{key}"
         )
         assert entity_id is not None, key
-        rows = await _rows(hass, entity_id, first - timedelta(days=30))
+        rows = await hourly_sums(hass, entity_id, first - timedelta(days=30))
         assert rows, key
         assert rows[-1]["start"] < boundary.timestamp()
         assert rows[-1]["sum"] == pytest.approx(0.0)
