@@ -43,16 +43,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from bench.hotpath import (
-    SIMS,
-    _credentials,
-    _new_hass,
-    _Noon,
-    _prepare,
-    _start,
-    plain_dns,
-    unlimited_budgets,
-)
+from bench.hotpath import SIMS, demo_run, plain_dns, unlimited_budgets
 from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS, Backfill
 from custom_components.sungaze.connectors import CONNECTORS
 from custom_components.sungaze.connectors.base import RateLimitedError, RequestBudget
@@ -120,70 +111,42 @@ async def _walk(
 
 
 async def _vendor(row: Any, module: Any, reaches: list[int]) -> list[str]:
-    noon = _Noon()  # the simulator's clock starts at noon too
-    try:
-        started = await _start(row, module)
-    except BaseException:
-        noon.thaw()
-        raise
-    if started is None:
-        noon.thaw()
-        return []
-    simulator, config = started
-    if hasattr(simulator, "minute_limit"):
-        # Our own cost is timed: the vendor's minute window is calendar time,
-        # added in the quota column.
-        simulator.minute_limit = 10**6
-    lines = []
-    try:
-        async with await _new_hass() as hass:
-            await _prepare(hass)
-            await _credentials(hass, module)
-            entry = MockConfigEntry(
-                domain=config["domain"],
-                title=config["title"],
-                unique_id=config["unique_id"],
-                data=config["data"],
-                options={**config.get("options", {}), CONF_BACKFILL_DAYS: 0},
+    lines: list[str] = []
+    async with demo_run(row, module, {CONF_BACKFILL_DAYS: 0}) as run:
+        if run is None:
+            return lines
+        hass, entry, clock = run.hass, run.entry, run.noon.clock
+        if hasattr(run.simulator, "minute_limit"):
+            # Our own cost is timed: the vendor's minute window is calendar
+            # time, added in the quota column.
+            run.simulator.minute_limit = 10**6
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        if entry.state is not ConfigEntryState.LOADED:
+            raise RuntimeError(
+                f"{row.vendor}: setup failed ({entry.state}, {entry.reason})"
             )
-            entry.add_to_hass(hass)
-            if True:
-                await hass.config_entries.async_setup(entry.entry_id)
+        connector = entry.runtime_data.connector
+        if connector.history_requests_per_day == 0:
+            reaches = []  # this kind keeps no history (Tigo's free kind)
+            lines.append(f"  {row.vendor:<10} keeps no history")
+        budget = connector.limiter.budget
+        with unlimited_budgets():
+            for days in reaches:
+                # Past the vendor's minute window the setup used.
+                clock.tick(timedelta(seconds=61))
+                await hass.config_entries.async_reload(entry.entry_id)
                 await hass.async_block_till_done()
                 if entry.state is not ConfigEntryState.LOADED:
                     raise RuntimeError(
-                        f"{row.vendor}: setup failed ({entry.state}, {entry.reason})"
+                        f"{row.vendor}: reload failed ({entry.state}, {entry.reason})"
                     )
-                connector = entry.runtime_data.connector
-                if connector.history_requests_per_day == 0:
-                    reaches = []  # this kind keeps no history (Tigo's free kind)
-                    lines.append(f"  {row.vendor:<10} keeps no history")
-                budget = connector.limiter.budget
-                with unlimited_budgets():
-                    for days in reaches:
-                        # Past the vendor's minute window the setup used.
-                        noon.clock.tick(timedelta(seconds=61))
-                        await hass.config_entries.async_reload(entry.entry_id)
-                        await hass.async_block_till_done()
-                        if entry.state is not ConfigEntryState.LOADED:
-                            raise RuntimeError(
-                                f"{row.vendor}: reload failed ({entry.state},"
-                                f" {entry.reason})"
-                            )
-                        requests, rows, seconds = await _walk(
-                            hass, entry, days, noon.clock
-                        )
-                        lines.append(
-                            f"  {row.vendor:<10} {days:>4} d {requests:>5} req"
-                            f" {rows:>7} rows {seconds * 1000:>8.0f} ms"
-                            f"   quota: {_calendar(budget, requests)}"
-                        )
-            await hass.config_entries.async_unload(entry.entry_id)
-            await hass.async_block_till_done()
-            await hass.async_stop(force=True)
-    finally:
-        noon.thaw()
-        await simulator.stop()
+                requests, rows, seconds = await _walk(hass, entry, days, clock)
+                lines.append(
+                    f"  {row.vendor:<10} {days:>4} d {requests:>5} req"
+                    f" {rows:>7} rows {seconds * 1000:>8.0f} ms"
+                    f"   quota: {_calendar(budget, requests)}"
+                )
     return lines
 
 

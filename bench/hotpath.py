@@ -512,22 +512,33 @@ async def _simulate_hour(
         await hass.async_block_till_done()
 
 
-async def vendor_run(
-    row: Any, module: ModuleType, *, rounds: int, minutes: int
-) -> VendorFigures | None:
-    """Measure one vendor's demo entry; None when it has none."""
+@dataclass
+class DemoRun:
+    """A vendor's demo entry in a fresh harness HA, its simulator and the noon clock."""
+
+    hass: HomeAssistant
+    entry: MockConfigEntry
+    simulator: Any
+    noon: _Noon
+
+
+@asynccontextmanager
+async def demo_run(
+    row: Any, module: ModuleType, options: dict[str, Any] | None = None
+) -> AsyncIterator[DemoRun | None]:
+    """The vendor's simulator and its demo entry (added, not set up); None without one.
+
+    Afterwards the entry is unloaded, HA stopped, the simulator stopped and the
+    clock thawed.
+    """
     noon = _Noon()  # the simulator's first data is at noon too
+    simulator = None
     try:
         started = await _start(row, module)
-    except BaseException:
-        noon.thaw()
-        raise
-    if started is None:
-        noon.thaw()
-        return None
-    simulator, config = started
-    clock = noon.clock
-    try:
+        if started is None:
+            yield None
+            return
+        simulator, config = started
         async with await _new_hass() as hass:
             await _prepare(hass)
             await _credentials(hass, module)
@@ -536,53 +547,66 @@ async def vendor_run(
                 title=config["title"],
                 unique_id=config["unique_id"],
                 data=config["data"],
-                options=config.get("options", {}),
+                options={**config.get("options", {}), **(options or {})},
             )
             entry.add_to_hass(hass)
-            start = time.perf_counter()
-            await hass.config_entries.async_setup(entry.entry_id)
-            await hass.async_block_till_done()
-            setup = time.perf_counter() - start
-            if entry.state is not ConfigEntryState.LOADED:
-                raise RuntimeError(f"{row.vendor}: setup failed ({entry.state})")
-            coordinator = entry.runtime_data
-            writes = Writes(hass, {entry.entry_id})
-            # The first refresh after setup: a state written again unchanged
-            # is a wasted write (HA reports it, the recorder skips it).
-            await coordinator.async_refresh()
-            await hass.async_block_till_done()
-            first_rewrites = list(writes.reported)
-            writes.take()
-            # The hour first, on the vendor's real budget and schedule.
-            window = await _simulate_hour(hass, clock, simulator, coordinator, minutes)
-            hour = writes.changed  # a recorder row per state change
-            writes.take()
-            noon.thaw()  # costs are timed on the real clock (see `at_noon`)
-            kinds: dict[str, int] = {}
-            for entity_id in hour:
-                kind = _kind(hass, entity_id)
-                kinds[kind] = kinds.get(kind, 0) + 1
-            entities = len(
-                [
-                    e
-                    for e in er.async_entries_for_config_entry(
-                        er.async_get(hass), entry.entry_id
-                    )
-                    if hass.states.get(e.entity_id) is not None
-                ]
-            )
-            with unlimited_budgets():
-                unchanged = await unchanged_writes(hass, [coordinator], writes)
-                floor = Floor(hass)
-                polled, pushed = await measure_paths(
-                    hass, [coordinator], writes, floor, rounds
-                )
+            yield DemoRun(hass, entry, simulator, noon)
             await hass.config_entries.async_unload(entry.entry_id)
             await hass.async_block_till_done()
             await hass.async_stop(force=True)
     finally:
         noon.thaw()
-        await simulator.stop()
+        if simulator is not None:
+            await simulator.stop()
+
+
+async def vendor_run(
+    row: Any, module: ModuleType, *, rounds: int, minutes: int
+) -> VendorFigures | None:
+    """Measure one vendor's demo entry; None when it has none."""
+    async with demo_run(row, module) as run:
+        if run is None:
+            return None
+        hass, entry, simulator, noon = run.hass, run.entry, run.simulator, run.noon
+        clock = noon.clock
+        start = time.perf_counter()
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        setup = time.perf_counter() - start
+        if entry.state is not ConfigEntryState.LOADED:
+            raise RuntimeError(f"{row.vendor}: setup failed ({entry.state})")
+        coordinator = entry.runtime_data
+        writes = Writes(hass, {entry.entry_id})
+        # The first refresh after setup: a state written again unchanged
+        # is a wasted write (HA reports it, the recorder skips it).
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        first_rewrites = list(writes.reported)
+        writes.take()
+        # The hour first, on the vendor's real budget and schedule.
+        window = await _simulate_hour(hass, clock, simulator, coordinator, minutes)
+        hour = writes.changed  # a recorder row per state change
+        writes.take()
+        noon.thaw()  # costs are timed on the real clock (see `at_noon`)
+        kinds: dict[str, int] = {}
+        for entity_id in hour:
+            kind = _kind(hass, entity_id)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        entities = len(
+            [
+                e
+                for e in er.async_entries_for_config_entry(
+                    er.async_get(hass), entry.entry_id
+                )
+                if hass.states.get(e.entity_id) is not None
+            ]
+        )
+        with unlimited_budgets():
+            unchanged = await unchanged_writes(hass, [coordinator], writes)
+            floor = Floor(hass)
+            polled, pushed = await measure_paths(
+                hass, [coordinator], writes, floor, rounds
+            )
     return VendorFigures(
         vendor=row.vendor,
         entities=entities,
