@@ -136,6 +136,7 @@ class Backfill:
         self.requests = 0
         """Requests this instance spent (since setup or reload)."""
         self._unsub: CALLBACK_TYPE | None = None
+        self._suns: dict[date, tuple[datetime, datetime] | None] = {}
 
     @property
     def wanted(self) -> bool:
@@ -304,16 +305,20 @@ class Backfill:
             hours = day_hours(day, zone)
             if not hours or hours[-1] + timedelta(hours=1) > boundary:
                 return  # an open day is never history
-            sun = None
-            if series.key.startswith(SUNLIT_PREFIXES):
-                rise = get_astral_event_date(self.hass, SUN_EVENT_SUNRISE, day)
-                set_ = get_astral_event_date(self.hass, SUN_EVENT_SUNSET, day)
-                sun = (rise, set_) if rise is not None and set_ is not None else None
+            sun = self._sun(day) if series.key.startswith(SUNLIT_PREFIXES) else None
             yield from spread_day(series.day_total, hours, sun)
             return
         for point in series.points:
             if point.start < boundary and point.value >= 0:
                 yield point.start.astimezone(UTC), point.value
+
+    def _sun(self, day: date) -> tuple[datetime, datetime] | None:
+        """Sunrise and sunset at HA's location that day, worked out once a day."""
+        if day not in self._suns:
+            rise = get_astral_event_date(self.hass, SUN_EVENT_SUNRISE, day)
+            set_ = get_astral_event_date(self.hass, SUN_EVENT_SUNSET, day)
+            self._suns[day] = (rise, set_) if rise and set_ else None
+        return self._suns[day]
 
     async def _async_save(self) -> None:
         await self._store.async_save(self.state)
