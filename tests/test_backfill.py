@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
@@ -18,6 +19,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.sungaze.backfill import CONF_BACKFILL_DAYS, day_hours, spread_day
+from custom_components.sungaze.const import DOMAIN
 
 from .conftest import NOON, SITE_ID, SOLAREDGE_KEY, hourly_sums, tick as _tick
 from .simulators.solaredge import SolarEdgeSimulator
@@ -293,3 +295,24 @@ async def test_entry_added_again_keeps_its_history(
     assert backfill.done  # one run found the history and stopped
     assert backfill.requests <= 10
     assert await hourly_sums(hass, LIFETIME, NOON - timedelta(days=3)) == before
+
+
+async def test_backfill_waits_while_a_flow_adds_a_site(
+    recorder_mock: object,
+    phoenix: HomeAssistant,
+    solaredge_entry: MockConfigEntry,
+    solaredge: SolarEdgeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An open Sungaze flow keeps the vendor's minute window for itself."""
+    hass = phoenix
+    await _setup(hass, solaredge_entry, days=3)
+    flow = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    for _ in range(3):
+        await _tick(hass, freezer, timedelta(seconds=70))
+    assert not [q for q in solaredge.queries if "resolution=HOUR" in q]
+    hass.config_entries.flow.async_abort(flow["flow_id"])
+    await _tick(hass, freezer, timedelta(seconds=70))
+    assert len([q for q in solaredge.queries if "resolution=HOUR" in q]) == 3

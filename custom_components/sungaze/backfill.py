@@ -194,8 +194,10 @@ class Backfill:
         """How long to wait before spending `cost` requests on history (None: now).
 
         Only what the live plan leaves of a day or month budget, and half of a
-        minute window (for live updates and for the user adding another site
-        of the same account meanwhile).
+        minute window (for live updates). While the user is in a Sungaze
+        config flow (adding another site of the same account, say) a vendor
+        with a minute window gets none: the flow's checks and the new entry's
+        first update come first.
         """
         limiter = self.coordinator.connector.limiter
         budget = limiter.budget
@@ -203,12 +205,11 @@ class Backfill:
         if spare is not None and cost > spare:
             return RETRY_AFTER
         minute = limiter.minute_left()
-        if (
-            minute is not None
-            and budget.per_minute
-            and minute - cost < budget.per_minute // 2
-        ):
-            return MINUTE_WAIT
+        if minute is not None and budget.per_minute:
+            if minute - cost < budget.per_minute // 2:
+                return MINUTE_WAIT
+            if self.hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+                return MINUTE_WAIT
         return None
 
     def _oldest(self, today: date) -> date:
